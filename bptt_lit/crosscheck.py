@@ -61,20 +61,25 @@ def ref_grads(p:dict, xs, targets, h0=None, loss:str='xent', mask=None,
 
 # %% ../nbs/01a_crosscheck.ipynb #3416c647
 def rel_error(a, b,             # arrays of the same shape
-              floor:float=1e-6, # entries below floor * max|a|,|b| are compared against that floor
+              floor:float=1e-6, # entries below floor * scale are compared against floor * scale
+              scale:float|None=None, # default: the largest |entry| of a and b
              )->float:          # max entry-wise relative error
     "Largest entry-wise relative error between `a` and `b`, with a floor for entries near zero."
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape: raise ValueError(f"b: expected the shape of a {a.shape}, got {b.shape}")
     if a.size == 0: return 0.0
     m = np.maximum(np.abs(a), np.abs(b))
-    den = np.maximum(m, max(floor * m.max(), np.finfo(np.float64).tiny))
+    if scale is None: scale = m.max()
+    den = np.maximum(m, max(floor * scale, np.finfo(np.float64).tiny))
     return float((np.abs(a - b) / den).max())
 
+def _scale(ga, gb): return max([np.abs(v).max(initial=0) for g in (ga, gb) for v in g.values()], default=0.)
+
 def max_rel_error(ga:dict, gb:dict, floor:float=1e-6)->float:
-    "Worst `rel_error` over the entries of two gradient dicts with the same keys."
+    "Worst `rel_error` over two gradient dicts with the same keys, all entries sharing one scale."
     if set(ga) != set(gb): raise ValueError(f"gb: expected the keys of ga {sorted(ga)}, got {sorted(gb)}")
-    return max(rel_error(ga[k], gb[k], floor) for k in ga)
+    scale = _scale(ga, gb)
+    return max(rel_error(ga[k], gb[k], floor, scale) for k in ga)
 
 # %% ../nbs/01a_crosscheck.ipynb #61e3993e
 def compare_grads(ours:dict,         # our gradients
@@ -83,13 +88,13 @@ def compare_grads(ours:dict,         # our gradients
                   floor:float=1e-6,  # see `rel_error`
                   label:str='',      # printed as a title
                  )->float:           # the worst relative error
-    "Print a per-parameter table of relative errors and assert every one is at most `tol`."
+    "Print a per-parameter table of relative errors (one shared scale, as `max_rel_error`) and assert each is at most `tol`."
     if set(ours) != set(ref): raise ValueError(f"ref: expected the keys of ours {sorted(ours)}, got {sorted(ref)}")
     if label: print(label)
     print(f"  {'name':6} {'shape':>10} {'max|ref|':>10} {'rel. error':>11}  {'ok':>4} (tol {tol:.0e})")
-    errs = {}
+    errs, scale = {}, _scale(ours, ref)
     for k in ours:
-        errs[k] = rel_error(ours[k], ref[k], floor)
+        errs[k] = rel_error(ours[k], ref[k], floor, scale)
         print(f"  {k:6} {str(np.shape(ref[k])):>10} {np.abs(ref[k]).max():10.3g} {errs[k]:11.2e}  {'yes' if errs[k] <= tol else 'NO':>4}")
     bad = {k: e for k, e in errs.items() if not e <= tol}
     if bad: raise AssertionError(f"relative error above {tol:g}: {bad}")
