@@ -56,14 +56,14 @@ def truncated_block(p:dict,          # parameters
                     loss:str='xent', # 'xent' or 'mse'
                     mask=None,       # weights (T, B) >= 0
                    )->tuple:         # (loss of the last n_loss steps, their grads with the keys of p, hs (T+1, B, H))
-    "Gradient of the last `n_loss` steps' loss over the window `xs`, its start state `h0` a constant, eq. (32)."
+    "Gradient of the last `n_loss` steps' loss over the window `xs`, its start state `h0` a constant, eq. (33)."
     ys, cache = rnn_forward(p, xs, h0)                                      # (5)-(7) from the constant h_s
     T = len(ys)
     targets, mask = check_loss_args(ys, targets, loss, mask)
     n_loss = _check_steps('n_loss', n_loss)
     if n_loss > T: raise ValueError(f"n_loss: expected at most the window's T = {T} steps, got {n_loss}")
     L, dys_block = rnn_loss(ys[T - n_loss:], targets[T - n_loss:], loss, mask[T - n_loss:])
-    dys = np.zeros_like(ys); dys[T - n_loss:] = dys_block                  # (32) no loss before the block
+    dys = np.zeros_like(ys); dys[T - n_loss:] = dys_block                  # (33) no loss before the block
     das = _deltas(p, dys, cache['hs'])                                      # (11)-(12), stops at h_s
     return L, _param_grads(p, dys, cache['xs'], cache['hs'], das), cache['hs']   # (13)-(14)
 
@@ -91,7 +91,7 @@ def _tbptt(p, xs, targets, k1, k2, h0, loss, mask):
     T, t, s, hs = len(xs), 0, 0, h0[None]                                     # hs holds h_s ... h_t of the last window
     while t < T:
         t_next = min(t + k1, T)
-        s_next = max(t_next - k2, 0)                                          # (30) s_t = max(t - k2, 0)
+        s_next = max(t_next - k2, 0)                                          # (31) s_t = max(t - k2, 0)
         w = slice(s_next, t_next)
         L, g, hs = truncated_block(p, xs[w], targets[w], t_next - t, hs[s_next - s], loss, None if mask is None else mask[w])
         t, s = t_next, s_next
@@ -106,17 +106,17 @@ def tbptt(p:dict,           # parameters (fixed for the whole stream)
           loss:str='xent',  # 'xent' or 'mse'
           mask=None,        # weights (T, B) >= 0
          ):                 # generator of (t, loss of the block, grads with the keys of p, h_t (B, H))
-    "Williams & Peng's TBPTT(k1, k2) at fixed parameters, eqs. (30)-(32): yields every k1 steps, in O(k2) memory."
+    "Williams & Peng's TBPTT(k1, k2) at fixed parameters, eqs. (31)-(33): yields every k1 steps, in O(k2) memory."
     k1, k2 = _check_k(k1, k2)
     xs, targets, h0, mask = _check_stream(p, xs, targets, h0, loss, mask)
     return _tbptt(p, xs, targets, k1, k2, h0, loss, mask)
 
 # %% ../nbs/06_truncate.ipynb #445e2697
 def _gated_grads(p, dys, xs, hs, links, keep):
-    "Eq. (34) given the gates: links[s-2] is True where xi_s = 1/keep (open), False where xi_s = 0 (cut), s = 2..T."
+    "Eq. (35) given the gates: links[s-2] is True where xi_s = 1/keep (open), False where xi_s = 0 (cut), s = 2..T."
     T = len(dys)
     cuts = [0, *(np.flatnonzero(~links) + 1), T]                              # segments between truncation points
-    q = {**p, 'Whh': p['Whh'] / keep}                                       # (34) an open gate scales the recurrence by 1/pi
+    q = {**p, 'Whh': p['Whh'] / keep}                                       # (35) an open gate scales the recurrence by 1/pi
     das = np.concatenate([_deltas(q, dys[a:b], hs[a:b + 1]) for a, b in zip(cuts[:-1], cuts[1:])])
     return _param_grads(p, dys, xs, hs, das)                                # (13)-(14) with the true parameters
 
@@ -129,10 +129,10 @@ def random_truncation_grad(p:dict,          # parameters
                            loss:str='xent', # 'xent' or 'mse'
                            mask=None,       # weights (T, B)
                           )->tuple:         # (L, an unbiased estimate of the gradient, h_T)
-    "Randomized truncation, eqs. (34)-(35): cut each backward link with prob. 1 - keep, scale surviving ones by 1/keep."
+    "Randomized truncation, eqs. (35)-(36): cut each backward link with prob. 1 - keep, scale surviving ones by 1/keep."
     if not isinstance(rng, np.random.Generator): raise TypeError(f"rng: expected a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
     if isinstance(keep, bool) or not isinstance(keep, (int, float, np.number)) or not 0 < keep <= 1: raise ValueError(f"keep: expected a probability in (0, 1], got {keep!r}")
     ys, cache = rnn_forward(p, xs, h0)
     L, dys = rnn_loss(ys, targets, loss, mask)
-    links = rng.random(len(ys) - 1) < keep                                  # (34) xi_s != 0, s = 2..T
+    links = rng.random(len(ys) - 1) < keep                                  # (35) xi_s != 0, s = 2..T
     return L, _gated_grads(p, dys, cache['xs'], cache['hs'], links, keep), cache['hs'][-1]
