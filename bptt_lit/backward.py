@@ -8,7 +8,7 @@ __all__ = ['rnn_deltas', 'rnn_backward', 'bptt']
 # %% ../nbs/02_backward.ipynb #a83c829b
 import numpy as np
 from .unfold import check_params, check_inputs, check_finite
-from .forward import rnn_forward, rnn_loss
+from .forward import rnn_forward, rnn_loss, check_loss_args, LOSSES
 
 # %% ../nbs/02_backward.ipynb #1a88c5cd
 def _check_cache(p, dys, cache, dhT):
@@ -83,7 +83,8 @@ def bptt(p:dict,          # parameters
          mask=None,       # weights (T, B) >= 0
         )->tuple:         # (L, grads with the keys of p, h_T (B, H))
     "Backpropagation through time over the whole sequence: the loss, its full gradient and the final state."
-    ys, cache = rnn_forward(p, xs, h0)
-    L, dys = rnn_loss(ys, targets, loss, mask)
-    das = _deltas(p, dys, cache['hs'])
-    return L, _param_grads(p, dys, cache['xs'], cache['hs'], das), cache['hs'][-1]
+    ys, cache = rnn_forward(p, xs, h0)                              # (5)-(7), validates p, xs, h0
+    targets, mask = check_loss_args(ys, targets, loss, mask)
+    Ls, dys = LOSSES[loss](ys, targets, mask)                       # (8)-(10)
+    das = _deltas(p, dys, cache['hs'])                              # (11)-(12)
+    return Ls.sum(), _param_grads(p, dys, cache['xs'], cache['hs'], das), cache['hs'][-1]   # (13)-(14)

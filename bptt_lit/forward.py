@@ -18,16 +18,20 @@ def rnn_forward(p:dict,     # parameters
     "Run the RNN over a sequence, keeping every hidden state for the backward pass."
     xs, h0 = check_inputs(p, xs, h0)
     T, B = xs.shape[:2]
-    H = p['Whh'].shape[0]
-    hs = np.empty((T + 1, B, H), p['Whh'].dtype)
+    H, dt = p['Whh'].shape[0], p['Whh'].dtype
+    hs = np.empty((T + 1, B, H), dt)
     hs[0] = h0
-    A = p['Wxh'][xs] if xs.dtype.kind in 'iu' else (xs.reshape(T * B, -1) @ p['Wxh']).reshape(T, B, H)  # (5)
+    A = hs[1:]                                                      # the input terms go where their states will be
+    if xs.dtype.kind in 'iu': np.take(p['Wxh'], xs, axis=0, out=A)                      # (5) token ids: rows of Wxh
+    else: np.matmul(xs.reshape(T * B, -1), p['Wxh'], out=A.reshape(T * B, H))           # (5)
     A += p['bh']
-    for t in range(T):                                                                # (6), the only loop
-        np.matmul(hs[t], p['Whh'], out=hs[t + 1])
-        hs[t + 1] += A[t]
+    hW = np.empty((B, H), dt)                                       # h_{t-1} W_hh, one buffer for every step
+    for t in range(T):                                                                  # (6), the only loop
+        np.matmul(hs[t], p['Whh'], out=hW)
+        hs[t + 1] += hW
         np.tanh(hs[t + 1], out=hs[t + 1])
-    ys = (hs[1:].reshape(T * B, H) @ p['Why']).reshape(T, B, -1) + p['by']             # (7)
+    ys = np.matmul(hs[1:].reshape(T * B, H), p['Why']).reshape(T, B, -1)                # (7)
+    ys += p['by']
     return ys, {'xs': xs, 'hs': hs}
 
 # %% ../nbs/01_forward.ipynb #fdc1e336
@@ -39,20 +43,24 @@ def log_softmax(ys:np.ndarray, # scores (..., n_out)
 
 def softmax_xent(ys, targets, mask):
     "Per-step softmax cross-entropy terms L_t (T,) and dL/dys, eqs. (8)-(9); inputs already validated."
-    T, B, _ = ys.shape
-    logp = log_softmax(ys)
-    tt, bb = np.meshgrid(np.arange(T), np.arange(B), indexing='ij')
-    Ls = -(logp[tt, bb, targets] * mask).sum(1) / B                                    # (8), (9)
-    dys = np.exp(logp)
-    dys[tt, bb, targets] -= 1                                                          # softmax - e_c
-    dys *= (mask / B)[..., None]
+    T, B, n_out = ys.shape
+    m = ys.max(-1, keepdims=True)
+    dys = np.subtract(ys, m)                                        # one buffer: y - max y, then its exponential,
+    np.exp(dys, out=dys)                                            # then dL/dys
+    s = dys.sum(-1)                                                 # lse(y) = max y + log s
+    w = mask / B
+    y_c = np.take_along_axis(ys, targets[..., None], -1)[..., 0]
+    Ls = ((np.log(s) - (y_c - m[..., 0])) * w).sum(1)                                  # (8), (9) lse(y) - y_c
+    dys *= (w / s)[..., None]                                                          # (8), (9) softmax(y) ...
+    dys.reshape(T * B, n_out)[np.arange(T * B), targets.ravel()] -= w.ravel()          # ... - e_c
     return Ls, dys
 
 def squared_error(ys, targets, mask):
     "Per-step squared-error terms L_t (T,) and dL/dys, eqs. (8), (10); inputs already validated."
     r = ys - targets
     Ls = 0.5 * ((r * r).sum(-1) * mask).sum(1) / ys.shape[1]                           # (8), (10)
-    return Ls, r * (mask / ys.shape[1])[..., None]
+    r *= (mask / ys.shape[1])[..., None]
+    return Ls, r
 
 # %% ../nbs/01_forward.ipynb #8aab10c5
 LOSSES = {'xent': softmax_xent, 'mse': squared_error}
