@@ -9,7 +9,7 @@ __all__ = ['ref_loss', 'ref_grads', 'rel_error', 'max_rel_error', 'compare_grads
 import numpy as np
 import autograd.numpy as anp
 from autograd import value_and_grad
-from .unfold import PARAM_KEYS, check_params, check_inputs
+from .unfold import check_inputs, check_finite, check_number, check_flag, _as_array
 from .forward import check_loss_args
 
 # %% ../nbs/01a_crosscheck.ipynb #268f668e
@@ -47,6 +47,7 @@ def ref_loss(p:dict,          # parameters
              per_step:bool=False, # return the terms L_t (T,) instead of their sum
             ):
     "The loss L of eq. (8), computed by the autograd-style reference."
+    per_step = check_flag('per_step', per_step)
     xs, h0, targets, mask = _ref_args(p, xs, targets, h0, loss, mask)
     return _ref_loss(p, h0, xs, targets, loss, mask, per_step)
 
@@ -54,59 +55,86 @@ def ref_grads(p:dict, xs, targets, h0=None, loss:str='xent', mask=None,
               untied:bool=False, # differentiate with respect to T separate copies of p (chapter 00's untied net)
              )->tuple: # (L, grads with the keys of p -- or a list of T such dicts if untied --, dL/dh0 (B, H))
     "Loss and gradients with respect to the parameters and `h0`, by autograd through the reference."
+    untied = check_flag('untied', untied)
     xs, h0, targets, mask = _ref_args(p, xs, targets, h0, loss, mask)
     ps = [dict(p) for _ in range(len(xs))] if untied else p
     L, (grads, dh0) = value_and_grad(lambda ph: _ref_loss(ph[0], ph[1], xs, targets, loss, mask))((ps, h0))
     return L, grads, dh0
 
 # %% ../nbs/01a_crosscheck.ipynb #3416c647
-def rel_error(a, b,             # arrays of the same shape
-              floor:float=1e-6, # entries below floor * scale are compared against floor * scale
-              scale:float|None=None, # default: the largest |entry| of a and b
-             )->float:          # max entry-wise relative error
-    "Largest entry-wise relative error between `a` and `b`, with a floor for entries near zero."
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if a.shape != b.shape: raise ValueError(f"b: expected the shape of a {a.shape}, got {b.shape}")
+def _numbers(name, a):
+    "`a` as a float64 array; anything that is not numbers (strings, objects) is refused, not converted."
+    a = _as_array(name, a)
+    if a.dtype.kind not in 'biuf': raise TypeError(f"{name}: expected a numeric array, got dtype {a.dtype}")
+    return a.astype(np.float64, copy=False)
+
+def _rel_error(a, b, floor, scale):
     if a.size == 0: return 0.0
     m = np.maximum(np.abs(a), np.abs(b))
-    if scale is None: scale = m.max()
-    den = np.maximum(m, max(floor * scale, np.finfo(np.float64).tiny))
+    den = np.maximum(m, max(floor * (m.max() if scale is None else scale), np.finfo(np.float64).tiny))
     return float((np.abs(a - b) / den).max())
 
-def _scale(ga, gb): return max([np.abs(v).max(initial=0) for g in (ga, gb) for v in g.values()], default=0.)
+def rel_error(a, b,             # arrays of the same shape
+              floor:float=1e-6, # >= 0: entries below floor * scale are compared against floor * scale
+              scale:float|None=None, # >= 0; default: the largest |entry| of a and b
+             )->float:          # max entry-wise relative error (nan if a or b holds nan)
+    "Largest entry-wise relative error between `a` and `b`, with a floor for entries near zero."
+    a, b = _numbers('a', a), _numbers('b', b)
+    if a.shape != b.shape: raise ValueError(f"b: expected the shape of a {a.shape}, got {b.shape}")
+    floor = check_number('floor', floor, closed='left')
+    return _rel_error(a, b, floor, None if scale is None else check_number('scale', scale, closed='left'))
+
+def _grad_pair(na, ga, nb, gb):
+    "Two non-empty dicts of numeric arrays with the same keys and shapes, as float64; named `na`, `nb` in messages."
+    for name, g in ((na, ga), (nb, gb)):
+        if not isinstance(g, dict): raise TypeError(f"{name}: expected a dict of arrays, got {type(g).__name__}")
+        if not g: raise ValueError(f"{name}: expected a non-empty dict of arrays, got an empty dict")
+    if set(ga) != set(gb): raise ValueError(f"{nb}: expected the keys of {na} {sorted(ga, key=str)}, got {sorted(gb, key=str)}")
+    ga, gb = ({k: _numbers(f"{name}[{k!r}]", v) for k, v in g.items()} for name, g in ((na, ga), (nb, gb)))
+    for k in ga:
+        if ga[k].shape != gb[k].shape: raise ValueError(f"{nb}[{k!r}]: expected the shape of {na}[{k!r}] {ga[k].shape}, got {gb[k].shape}")
+    return ga, gb
+
+def _scale(ga, gb): return max(np.abs(v).max(initial=0) for g in (ga, gb) for v in g.values())
 
 def max_rel_error(ga:dict, gb:dict, floor:float=1e-6)->float:
     "Worst `rel_error` over two gradient dicts with the same keys, all entries sharing one scale."
-    if set(ga) != set(gb): raise ValueError(f"gb: expected the keys of ga {sorted(ga)}, got {sorted(gb)}")
-    scale = _scale(ga, gb)
-    return max(rel_error(ga[k], gb[k], floor, scale) for k in ga)
+    ga, gb = _grad_pair('ga', ga, 'gb', gb)
+    floor, scale = check_number('floor', floor, closed='left'), _scale(ga, gb)
+    return float(np.max([_rel_error(ga[k], gb[k], floor, scale) for k in ga]))   # np.max: a nan anywhere is the answer
 
 # %% ../nbs/01a_crosscheck.ipynb #61e3993e
 def compare_grads(ours:dict,         # our gradients
                   ref:dict,          # reference gradients, same keys
-                  tol:float=1e-9,    # largest allowed relative error
-                  floor:float=1e-6,  # see `rel_error`
+                  tol:float=1e-9,    # largest allowed relative error, >= 0
+                  floor:float=1e-6,  # see `rel_error`, >= 0
                   label:str='',      # printed as a title
                  )->float:           # the worst relative error
     "Print a per-parameter table of relative errors (one shared scale, as `max_rel_error`) and assert each is at most `tol`."
-    if set(ours) != set(ref): raise ValueError(f"ref: expected the keys of ours {sorted(ours)}, got {sorted(ref)}")
+    ours, ref = _grad_pair('ours', ours, 'ref', ref)
+    tol, floor = check_number('tol', tol, closed='left'), check_number('floor', floor, closed='left')
     if label: print(label)
     print(f"  {'name':6} {'shape':>10} {'max|ref|':>10} {'rel. error':>11}  {'ok':>4} (tol {tol:.0e})")
     errs, scale = {}, _scale(ours, ref)
     for k in ours:
-        errs[k] = rel_error(ours[k], ref[k], floor, scale)
-        print(f"  {k:6} {str(np.shape(ref[k])):>10} {np.abs(ref[k]).max():10.3g} {errs[k]:11.2e}  {'yes' if errs[k] <= tol else 'NO':>4}")
+        errs[k] = _rel_error(ours[k], ref[k], floor, scale)
+        print(f"  {k!s:6} {str(ref[k].shape):>10} {np.abs(ref[k]).max(initial=0):10.3g} {errs[k]:11.2e}  {'yes' if errs[k] <= tol else 'NO':>4}")
     bad = {k: e for k, e in errs.items() if not e <= tol}
     if bad: raise AssertionError(f"relative error above {tol:g}: {bad}")
-    return max(errs.values())
+    return float(np.max(list(errs.values())))
 
 # %% ../nbs/01a_crosscheck.ipynb #f90b7f95
 def num_grad(f,                 # scalar function of the array x
              x:np.ndarray,      # float64 array, perturbed in place and restored
-             eps:float=1e-5,    # step
+             eps:float=1e-5,    # step, > 0
             )->np.ndarray:      # df/dx by central differences, shape of x
     "Central finite-difference gradient of `f` at `x`."
-    g = np.zeros_like(x, dtype=np.float64)
+    if not callable(f): raise TypeError(f"f: expected a callable, got {type(f).__name__}")
+    if not isinstance(x, np.ndarray) or x.dtype != np.float64:
+        raise TypeError(f"x: expected a float64 numpy array (perturbed in place), got {f'dtype {x.dtype}' if isinstance(x, np.ndarray) else type(x).__name__}")
+    check_finite('x', x)
+    eps = check_number('eps', eps)
+    g = np.zeros_like(x)
     for i in np.ndindex(x.shape):
         old = x[i]
         x[i] = old + eps; fp = f(x)
@@ -116,9 +144,16 @@ def num_grad(f,                 # scalar function of the array x
     return g
 
 def num_grads(f,               # scalar function of a parameter dict
-              p:dict,          # float64 parameters
-              eps:float=1e-5,  # step
+              p:dict,          # float parameters; f is called on float64 copies
+              eps:float=1e-5,  # step, > 0
              )->dict:          # gradients with the keys of p
     "Central finite-difference gradient of `f(p)` for every array in `p`."
-    q = {k: np.array(v, np.float64) for k, v in p.items()}
+    if not callable(f): raise TypeError(f"f: expected a callable, got {type(f).__name__}")
+    if not isinstance(p, dict): raise TypeError(f"p: expected a dict of float arrays, got {type(p).__name__}")
+    eps = check_number('eps', eps)
+    q = {k: _as_array(f"p[{k!r}]", v) for k, v in p.items()}
+    for k, v in q.items():
+        if v.dtype.kind != 'f': raise TypeError(f"p[{k!r}]: expected a float array, got dtype {v.dtype}")
+        check_finite(f"p[{k!r}]", v)
+    q = {k: v.astype(np.float64) for k, v in q.items()}                      # copies: p itself is never touched
     return {k: num_grad(lambda _: f(q), q[k], eps) for k in q}

@@ -8,9 +8,10 @@ __all__ = ['peak_memory', 'time_calls', 'bptt_checkpointed', 'bptt_costs']
 # %% ../nbs/08_memory.ipynb #5eeb328f
 import time, tracemalloc
 import numpy as np
-from .unfold import init_rnn, check_inputs
+from .unfold import init_rnn, check_int, check_seed
 from .forward import rnn_forward, check_loss_args, LOSSES
 from .backward import bptt, _deltas, _param_grads
+from .truncate import _check_stream
 
 # %% ../nbs/08_memory.ipynb #eb2325c6
 def peak_memory(f,         # the function to call
@@ -34,10 +35,11 @@ def time_calls(fns:dict,     # {name: function of no arguments}
                repeat:int=5, # rounds; each round calls every function once, in turn
               )->dict:       # {name: wall-clock seconds of each call (repeat,)}
     "Time several functions with `time.perf_counter`, interleaved round by round so that all see the same load."
-    if not isinstance(fns, dict) or not fns or not all(callable(f) for f in fns.values()):
-        raise TypeError(f"fns: expected a non-empty dict of callables, got {type(fns).__name__}")
-    if isinstance(repeat, bool) or not isinstance(repeat, (int, np.integer)) or repeat < 1:
-        raise ValueError(f"repeat: expected a positive integer, got {repeat!r}")
+    if not isinstance(fns, dict): raise TypeError(f"fns: expected a non-empty dict of callables, got {type(fns).__name__}")
+    if not fns: raise ValueError("fns: expected a non-empty dict of callables, got an empty dict")
+    for name, f in fns.items():
+        if not callable(f): raise TypeError(f"fns[{name!r}]: expected a callable, got {type(f).__name__}")
+    repeat = check_int('repeat', repeat)
     out = {name: np.zeros(repeat) for name in fns}
     for i in range(repeat):
         for name, f in fns.items():
@@ -47,22 +49,18 @@ def time_calls(fns:dict,     # {name: function of no arguments}
 # %% ../nbs/08_memory.ipynb #3afb69fd
 def _char_problem(T, B, H, n_symbols, seed=0):
     "A random character-level problem: parameters, token ids (T, B) and next-symbol targets (T, B)."
-    for name, v in (('T', T), ('B', B)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1: raise ValueError(f"{name}: expected a positive integer, got {v!r}")
-    r = np.random.default_rng(seed)
+    T, B, H, n_symbols = (check_int(name, v) for name, v in (('T', T), ('B', B), ('H', H), ('n_symbols', n_symbols)))
+    r = np.random.default_rng(check_seed('seed', seed))
     return init_rnn(n_symbols, H, n_symbols, seed=seed), r.integers(0, n_symbols, (T, B)), r.integers(0, n_symbols, (T, B))
 
 # %% ../nbs/08_memory.ipynb #4c036d7b
 def _check_segment(segment, T):
-    if segment is None: return int(np.ceil(np.sqrt(T)))
-    if isinstance(segment, bool) or not isinstance(segment, (int, np.integer)) or segment < 1:
-        raise ValueError(f"segment: expected a positive integer (steps per segment) or None for ceil(sqrt(T)), got {segment!r}")
-    return min(int(segment), T)
+    return int(np.ceil(np.sqrt(T))) if segment is None else min(check_int('segment', segment), T)
 
 def _segment_backward(p, xs, targets, mask, loss, h, dh):
     "Sweep 2 for one segment: recompute it from its checkpoint h, backpropagate into it from dh; (L_k, grads_k, dL/dh)."
     ys, cache = rnn_forward(p, xs, h)                                          # (5)-(7) again, from c_k
-    L_k, dys = LOSSES[loss](ys, targets, np.ones(ys.shape[:2], ys.dtype) if mask is None else mask)   # (8)
+    L_k, dys = LOSSES[loss](ys, *check_loss_args(ys, targets, loss, mask))     # (8), the segment's targets and mask
     del ys
     das = _deltas(p, dys, cache['hs'], dh)                                     # (11)-(12), dh enters at h_{(k+1)s}
     return L_k.sum(), _param_grads(p, dys, cache['xs'], cache['hs'], das), das[0] @ p['Whh'].T   # (13)-(15)
@@ -77,19 +75,16 @@ def bptt_checkpointed(p:dict,          # parameters
                       segment=None,    # steps per segment s >= 1; None for ceil(sqrt(T))
                      )->tuple:         # (L, grads with the keys of p, h_T (B, H)), the same as `bptt`
     "BPTT in O(sqrt T) memory: keep every s-th state, recompute each segment in the backward sweep, eqs. (46)-(47)."
-    xs, h0 = check_inputs(p, xs, h0)
-    T, B = xs.shape[:2]
-    s = _check_segment(segment, T)
-    targets, m = check_loss_args(np.broadcast_to(np.zeros((), h0.dtype), (T, B, p['Why'].shape[1])), targets, loss, mask)
-    m = None if mask is None else m                                            # drop the (T, B) ones made for mask=None
-    n = -(-T // s)
+    xs, targets, h0, mask = _check_stream(p, xs, targets, h0, loss, mask)     # bptt's checks, 1,024 steps at a time
+    s = _check_segment(segment, len(xs))
+    n = -(-len(xs) // s)
     c = np.empty((n + 1, *h0.shape), h0.dtype); c[0] = h0
     for k in range(n):                                                         # sweep 1: checkpoints only (46)
         c[k + 1] = rnn_forward(p, xs[k * s:(k + 1) * s], c[k])[1]['hs'][-1]
     L, g, dh = 0.0, {key: np.zeros_like(v) for key, v in p.items()}, None
     for k in reversed(range(n)):                                               # sweep 2: last segment first (47)
         seg = slice(k * s, (k + 1) * s)
-        L_k, g_k, dh = _segment_backward(p, xs[seg], targets[seg], None if m is None else m[seg], loss, c[k], dh)
+        L_k, g_k, dh = _segment_backward(p, xs[seg], targets[seg], None if mask is None else mask[seg], loss, c[k], dh)
         L += L_k
         for key in g: g[key] += g_k[key]                                       # (47) the sum over segments
     return L, g, c[-1].copy()
@@ -104,7 +99,8 @@ def bptt_costs(T:int,             # sequence length
                seed:int=0,        # for the parameters and the data
               )->dict:            # peak bytes and median seconds of both, checkpointed/full ratios, gradient difference
     "Measure `bptt_checkpointed` against `bptt` on a random character-level problem: peak memory, time, agreement."
-    p, xs, cs = _char_problem(T, B, H, n_symbols, seed)
+    segment, repeat = None if segment is None else check_int('segment', segment), check_int('repeat', repeat)
+    p, xs, cs = _char_problem(T, B, H, n_symbols, seed)                       # checks T, B, H, n_symbols, seed
     (_, g_full, _), mem_full = peak_memory(bptt, p, xs, cs)
     (_, g_ckpt, _), mem_ckpt = peak_memory(bptt_checkpointed, p, xs, cs, segment=segment)
     ts = time_calls({'full': lambda: bptt(p, xs, cs), 'ckpt': lambda: bptt_checkpointed(p, xs, cs, segment=segment)}, repeat)

@@ -8,6 +8,7 @@ __all__ = ['grads_by_use', 'grads_by_loss_term', 'loss_sensitivity', 'plot_sensi
 # %% ../nbs/03_sum_over_time.ipynb #b841b67f
 import numpy as np
 import matplotlib.pyplot as plt
+from .unfold import check_finite, _as_array
 from .forward import rnn_forward, rnn_loss
 from .backward import _deltas, _param_grads
 
@@ -62,13 +63,16 @@ def loss_sensitivity(p:dict, xs, targets, h0=None, loss:str='xent', mask=None,
         if t: S[t, :t] = np.linalg.norm(das[1:] @ WhhT, axis=(1, 2))     # dL_t/dh_s = delta_{s+1} Whh^T, s < t
     return S
 
-def plot_sensitivity(S:np.ndarray,  # (T, T) from `loss_sensitivity`
+def plot_sensitivity(S:np.ndarray,  # (T, T) from `loss_sensitivity`: finite norms >= 0, T >= 1
                      ax=None,       # matplotlib axes, or None for a new figure
                      **kwargs,      # passed to `imshow`
                     ):
     "Heat map of log10 ||dL_t/dh_s||: rows are loss terms t, columns states s."
-    S = np.asarray(S)
-    if S.ndim != 2 or S.shape[0] != S.shape[1]: raise ValueError(f"S: expected a square (T, T) array, got shape {S.shape}")
+    S = _as_array('S', S)
+    if S.dtype.kind not in 'biuf': raise TypeError(f"S: expected a real numeric (T, T) array, got dtype {S.dtype}")
+    if S.ndim != 2 or S.shape[0] != S.shape[1] or S.size == 0: raise ValueError(f"S: expected a non-empty square (T, T) array, got shape {S.shape}")
+    check_finite('S', S)
+    if (S < 0).any(): raise ValueError(f"S: expected norms >= 0, got minimum {S.min()}")
     if ax is None: _, ax = plt.subplots(figsize=(4, 3.4))
     T = len(S)
     with np.errstate(divide='ignore'): img = np.where(np.tril(np.ones((T, T), bool)) & (S > 0), np.log10(np.where(S > 0, S, 1)), np.nan)

@@ -9,7 +9,7 @@ __all__ = ['NONLINEARITIES', 'gradient_norms', 'decay_rate', 'plot_gradient_flow
 import numpy as np
 import matplotlib.pyplot as plt
 import ipywidgets as widgets
-from .unfold import init_rnn, check_inputs, spectral_radius
+from .unfold import init_rnn, check_inputs, spectral_radius, check_int, check_number, check_seed, check_finite, _as_array
 from .forward import rnn_loss
 from .sum_over_time import plot_sensitivity
 
@@ -17,6 +17,11 @@ from .sum_over_time import plot_sensitivity
 NONLINEARITIES = {'tanh':   (np.tanh,                   lambda a, h: 1 - h * h),         # (41) f, f'(a) given a and h = f(a)
                   'relu':   (lambda a: np.maximum(a, 0), lambda a, h: (a > 0).astype(a.dtype)),
                   'linear': (lambda a: a,                lambda a, h: np.ones_like(a))}
+
+def _check_nonlinearity(nonlinearity):
+    if not isinstance(nonlinearity, str) or nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"nonlinearity: expected one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
+    return NONLINEARITIES[nonlinearity]
 
 def _forward_nl(p, xs, h, f):
     "Pre-activations and states (T, B, H) of the RNN with h_t = f(a_t); xs, h already validated."
@@ -37,9 +42,7 @@ def gradient_norms(p:dict,                  # parameters
                    nonlinearity:str='tanh', # 'tanh', 'relu' or 'linear'
                   )->np.ndarray:            # S (T, T): S[t-1, s-1] = ||dL_t/dh_s|| (Frobenius over the batch), 0 for s > t
     "The Jacobian chains (38) for the RNN h_t = f(x_t Wxh + h_{t-1} Whh + bh): how strongly each loss term depends on each state."
-    if not isinstance(nonlinearity, str) or nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"nonlinearity: expected one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
-    f, df = NONLINEARITIES[nonlinearity]
+    f, df = _check_nonlinearity(nonlinearity)
     xs, h0 = check_inputs(p, xs, h0)
     As, hs = _forward_nl(p, xs, h0, f)
     _, dys = rnn_loss(hs @ p['Why'] + p['by'], targets, loss, mask)             # (3), (8)
@@ -52,31 +55,33 @@ def gradient_norms(p:dict,                  # parameters
     return S
 
 # %% ../nbs/07_vanishing_exploding.ipynb #f1895822
-def decay_rate(norms,       # gradient norms (N,) at lags 0, 1, ..., N-1
-               start:int=0, # fit from this lag on (skip the transient)
+def decay_rate(norms,       # gradient norms (N,) >= 0 at lags 0, 1, ..., N-1, N >= 2
+               start:int=0, # fit from this lag on (skip the transient), 0 <= start <= N-2
               )->float:     # least-squares slope of log(norm) against lag; -inf if a norm is exactly 0
     "The rate per step at which a gradient shrinks (< 0) or grows (> 0) with the lag."
-    norms = np.asarray(norms, np.float64)
-    if norms.ndim != 1: raise ValueError(f"norms: expected a 1-d array of norms by lag, got shape {norms.shape}")
-    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start <= len(norms) - 2:
+    norms = _as_array('norms', norms)
+    if norms.dtype.kind not in 'biuf': raise TypeError(f"norms: expected real numbers, got dtype {norms.dtype}")
+    if norms.ndim != 1 or len(norms) < 2: raise ValueError(f"norms: expected a 1-d array of norms by lag, at least two, got shape {norms.shape}")
+    check_finite('norms', norms)
+    if (norms < 0).any(): raise ValueError(f"norms: expected norms >= 0, got minimum {norms.min()}")
+    if check_int('start', start, lo=0) > len(norms) - 2:
         raise ValueError(f"start: expected an integer in [0, {len(norms) - 2}] (at least two lags to fit), got {start!r}")
-    if not np.isfinite(norms).all() or (norms < 0).any(): raise ValueError(f"norms: expected finite values >= 0, got min {norms.min()}")
-    n = norms[start:]
+    n = norms[start:].astype(np.float64)
     if (n == 0).any(): return -np.inf
     return float(np.polyfit(np.arange(start, len(norms)), np.log(n), 1)[0])
 
 # %% ../nbs/07_vanishing_exploding.ipynb #bf7bd0c7
 def plot_gradient_flow(rho:float=0.9,           # spectral radius of Whh (> 0)
-                       T:int=60,                # sequence length
+                       T:int=60,                # sequence length (>= 2)
                        nonlinearity:str='tanh', # 'tanh', 'relu' or 'linear'
                        input_scale:float=1.0,   # standard deviation of the random inputs (>= 0)
-                       seed:int=0,              # seed for the weights and the data
+                       seed:int=0,              # seed for the weights and the data (>= 0)
                        ax=None,                 # two matplotlib axes, or None for a new figure
                        H:int=32,                # hidden size
                       )->dict:                  # {'S', 'lags', 'norms', 'bound', 'rate', 'rho', 'sigma_max', 'axes'}
     "Gradient norm against lag with the bound (39), and the T x T sensitivity map, of a random RNN."
-    if not (np.isfinite(input_scale) and input_scale >= 0): raise ValueError(f"input_scale: expected a finite number >= 0, got {input_scale!r}")
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 2: raise ValueError(f"T: expected an integer >= 2, got {T!r}")
+    rho, T, input_scale = check_number('rho', rho), check_int('T', T, lo=2), check_number('input_scale', input_scale, closed='left')
+    seed, H, _ = check_seed('seed', seed), check_int('H', H), _check_nonlinearity(nonlinearity)
     p, r = init_rnn(4, H, 4, seed=seed, rho=rho), np.random.default_rng(seed)
     S = gradient_norms(p, input_scale * r.standard_normal((T, 4, 4)), r.standard_normal((T, 4, 4)), loss='mse', nonlinearity=nonlinearity)
     lags, norms, sigma = np.arange(T), S[-1, ::-1], float(np.linalg.norm(p['Whh'], 2))
