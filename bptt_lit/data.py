@@ -10,6 +10,7 @@ __all__ = ['pydoc_text', 'text_vocab', 'text_fingerprint', 'encode', 'decode', '
 import hashlib
 import numpy as np
 import matplotlib.pyplot as plt
+from .unfold import check_int, check_number, check_seed, check_finite
 
 # %% ../nbs/09_data.ipynb #35840e23
 def pydoc_text()->str: # the documentation topics, joined in sorted order of their names
@@ -18,21 +19,32 @@ def pydoc_text()->str: # the documentation topics, joined in sorted order of the
     return '\n\n'.join(topics[k] for k in sorted(topics))
 
 # %% ../nbs/09_data.ipynb #0078ef0b
-def text_vocab(text:str, # any text
+def _check_str(name, v, nonempty=False):
+    "A str (bytes are not text here), non-empty if asked."
+    if not isinstance(v, str): raise TypeError(f"{name}: expected a str, got {type(v).__name__}")
+    if nonempty and not v: raise ValueError(f"{name}: expected a non-empty str, got ''")
+    return v
+
+def text_vocab(text:str, # any non-empty text
               )->str:    # its distinct characters in code-point order; token id i is character vocab[i]
     "The character vocabulary of `text`, deterministic for a given text."
-    if not isinstance(text, str) or not text: raise ValueError(f"text: expected a non-empty str, got {type(text).__name__} of length {len(text) if isinstance(text, str) else None}")
-    return ''.join(sorted(set(text)))
+    return ''.join(sorted(set(_check_str('text', text, nonempty=True))))
 
 def text_fingerprint(text:str)->str: # first 16 hex digits of the SHA-256 of the UTF-8 text
     "A short identifier of a text, stored with a model trained on it."
-    return hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]
+    return hashlib.sha256(_check_str('text', text).encode('utf-8')).hexdigest()[:16]
 
 # %% ../nbs/09_data.ipynb #0eefc613
+def _check_vocab(vocab):
+    if len(set(_check_str('vocab', vocab, nonempty=True))) != len(vocab):
+        raise ValueError(f"vocab: expected distinct characters, got {len(vocab) - len(set(vocab))} repeated")
+    return vocab
+
 def encode(text:str,  # text using only characters of `vocab`
            vocab:str, # from `text_vocab`
           )->np.ndarray: # token ids (len(text),), int64
     "Character text to token ids."
+    _check_str('text', text); _check_vocab(vocab)
     codes = np.frombuffer(text.encode('utf-32-le'), np.uint32)
     vcodes = np.frombuffer(vocab.encode('utf-32-le'), np.uint32)
     table = np.full(max(int(codes.max(initial=0)), int(vcodes.max(initial=0))) + 1, -1, np.int64)
@@ -45,9 +57,10 @@ def decode(ids,       # token ids, any shape (flattened)
            vocab:str, # from `text_vocab`
           )->str:
     "Token ids to character text."
-    ids = np.asarray(ids).ravel()
-    if ids.size and (ids.dtype.kind not in 'iu' or ids.min() < 0 or ids.max() >= len(vocab)):
-        raise ValueError(f"ids: expected integers in [0, {len(vocab)}), got dtype {ids.dtype} values in [{ids.min()}, {ids.max()}]")
+    ids = np.asarray(ids).ravel(); _check_vocab(vocab)
+    if not ids.size: return ''
+    if ids.dtype.kind not in 'iu': raise TypeError(f"ids: expected integer token ids, got dtype {ids.dtype}")
+    if ids.min() < 0 or ids.max() >= len(vocab): raise ValueError(f"ids: expected integers in [0, {len(vocab)}), got values in [{ids.min()}, {ids.max()}]")
     return ''.join(vocab[i] for i in ids.tolist())
 
 # %% ../nbs/09_data.ipynb #c71a16dc
@@ -56,7 +69,7 @@ def text_data(text:str|None=None, # the text, default `pydoc_text()`
              )->dict:             # {'vocab', 'fingerprint', 'n_chars', 'train', 'val'}; train/val token ids
     "Encode a text with its own vocabulary and split it into a training head and a validation tail."
     text = pydoc_text() if text is None else text
-    if not (isinstance(val_frac, (int, float)) and 0 < val_frac < 1): raise ValueError(f"val_frac: expected a number in (0, 1), got {val_frac!r}")
+    check_number('val_frac', val_frac, 0, 1, closed='neither')
     vocab = text_vocab(text)
     ids = encode(text, vocab)
     n_val = max(2, int(round(len(ids) * val_frac)))
@@ -68,34 +81,32 @@ def batchify(ids,    # token ids (N,)
              B:int,  # number of streams (batch columns)
             )->np.ndarray: # (M, B) with M = N // B: column b is ids[b*M:(b+1)*M], eq. (51)
     "Cut a token stream into `B` contiguous columns, dropping the remainder."
-    ids = np.asarray(ids)
-    if isinstance(B, bool) or not isinstance(B, (int, np.integer)) or B < 1: raise ValueError(f"B: expected a positive integer, got {B!r}")
+    ids, B = np.asarray(ids), check_int('B', B)
     if ids.ndim != 1 or ids.dtype.kind not in 'iu': raise ValueError(f"ids: expected 1-d integer token ids, got dtype {ids.dtype} shape {ids.shape}")
     M = len(ids) // B
     if M < 2: raise ValueError(f"B: expected at most {len(ids) // 2} columns for {len(ids)} tokens (two rows each), got {B}")
     return ids[:M * B].reshape(B, M).T                                    # (51) columns
 
-def text_chunks(S:np.ndarray, # batchified stream (M, B)
+def text_chunks(S:np.ndarray, # batchified stream (M, B), M >= 2
                 T:int,        # chunk length
-                start:int=0,  # first row
-               ):             # yields (i, xs (T', B), targets (T', B)), T' = T except maybe the last
+                start:int=0,  # first row, in [0, M - 1)
+               ):             # an iterator of (i, xs (T', B), targets (T', B)), T' = T except maybe the last
     "Consecutive chunks of a batchified stream with next-character targets, eq. (51)."
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1: raise ValueError(f"T: expected a positive integer, got {T!r}")
-    for i in range(start, len(S) - 1, T):
-        yield i, S[i:i + T][:len(S) - 1 - i], S[i + 1:i + T + 1]          # (51) inputs, next-character targets
+    S, T, start = np.asarray(S), check_int('T', T), check_int('start', start, lo=0)
+    if S.ndim != 2 or S.dtype.kind not in 'iu' or len(S) < 2:
+        raise ValueError(f"S: expected 2-d integer token ids of at least 2 rows (from batchify), got dtype {S.dtype} shape {S.shape}")
+    if start >= len(S) - 1: raise ValueError(f"start: expected a row in [0, {len(S) - 1}) (every row of S but the last), got {start}")
+    return ((i, S[i:i + T][:len(S) - 1 - i], S[i + 1:i + T + 1]) for i in range(start, len(S) - 1, T))   # (51) inputs, next-character targets
 
 # %% ../nbs/09_data.ipynb #d3a741f9
-def _check_pos(name, v):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1: raise ValueError(f"{name}: expected a positive integer, got {v!r}")
-
 def adding_problem(n:int,    # number of sequences (the batch)
                    T:int,    # sequence length, >= 2
-                   seed=0,   # anything `np.random.default_rng` accepts
+                   seed=0,   # an integer >= 0 or a list of them, for `np.random.default_rng`
                   )->tuple:  # (xs (T, n, 2) float, targets (T, n, 1) float, mask (T, n))
     "The adding problem: values and two markers in, the sum of the marked values out at the last step, eq. (52)."
-    _check_pos('n', n); _check_pos('T', T)
+    n, T = check_int('n', n), check_int('T', T)
     if T < 2: raise ValueError(f"T: expected at least 2 steps (one marker in each half), got {T}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed('seed', seed))
     xs = np.zeros((T, n, 2))
     xs[:, :, 0] = rng.uniform(0, 1, (T, n))                                  # values u_t
     t1, t2 = rng.integers(0, T // 2, n), rng.integers(T // 2, T, n)          # one marker in each half
@@ -110,12 +121,12 @@ def copy_task(n:int,         # number of sequences
               n_symbols:int, # alphabet size, >= 2
               length:int,    # symbols to remember
               delay:int,     # steps between the last symbol and the first recall, >= 1 (the last is the marker)
-              seed=0,        # anything `np.random.default_rng` accepts
+              seed=0,        # an integer >= 0 or a list of them, for `np.random.default_rng`
              )->tuple:       # (xs (T, n) ids < n_symbols + 2, targets (T, n) ids < n_symbols, mask (T, n)), T = 2*length + delay
     "The copy/memory task: see `length` symbols, wait `delay` steps, reproduce them, eq. (54)."
-    for name, v in (('n', n), ('n_symbols', n_symbols), ('length', length), ('delay', delay)): _check_pos(name, v)
+    n, n_symbols, length, delay = (check_int(k, v) for k, v in (('n', n), ('n_symbols', n_symbols), ('length', length), ('delay', delay)))
     if n_symbols < 2: raise ValueError(f"n_symbols: expected at least 2, got {n_symbols}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed('seed', seed))
     L, D, blank = length, delay, n_symbols
     s = rng.integers(0, n_symbols, (L, n))
     xs = np.full((2 * L + D, n), blank, np.int64)
@@ -125,6 +136,21 @@ def copy_task(n:int,         # number of sequences
     return xs, targets, mask
 
 # %% ../nbs/09_data.ipynb #3a16c5a8
+def _check_sequence(xs, targets, mask):
+    "One sequence of a task: floats (T, 2) and targets (T, 1), or ids (T,) and targets (T,); a mask (T,) scoring a step."
+    a = {'xs': np.asarray(xs), 'targets': np.asarray(targets), 'mask': np.asarray(mask)}
+    for k, v in a.items(): check_finite(k, v)
+    tails = {'xs': ((2,), '(T, 2)'), 'targets': ((1,), '(T, 1)'), 'mask': ((), '(T,)')} if a['xs'].ndim == 2 else \
+            {'xs': ((), '(T,) for copy-task ids or (T, 2) for the adding problem'), 'targets': ((), '(T,)'), 'mask': ((), '(T,)')}
+    for k, (tail, shape) in tails.items():
+        if a[k].ndim == 0 or a[k].shape[1:] != tail: raise ValueError(f"{k}: expected shape {shape}, got {a[k].shape}")
+    lengths = [len(v) for v in a.values()]
+    T = max(lengths, key=lengths.count)                                                 # the length two of the three agree on
+    for k, v in a.items():
+        if len(v) != T: raise ValueError(f"{k}: expected T = {T} steps (the length of the other two), got {len(v)}")
+    if not (a['mask'] > 0).any(): raise ValueError(f"mask: expected at least one scored step (weight > 0), got none of {T}")
+    return a.values()
+
 def plot_task(xs,         # one sequence of inputs: (T, 2) adding problem or (T,) copy-task ids
               targets,    # (T, 1) or (T,)
               mask,       # (T,)
@@ -132,8 +158,8 @@ def plot_task(xs,         # one sequence of inputs: (T, 2) adding problem or (T,
               **kwargs,   # passed to `ax.plot` (adding) or `ax.step` (copy)
              ):
     "Draw one sequence of the adding problem or the copy task."
+    xs, targets, mask = _check_sequence(xs, targets, mask)
     if ax is None: _, ax = plt.subplots(figsize=(6, 3))
-    xs, targets, mask = np.asarray(xs), np.asarray(targets), np.asarray(mask)
     t, last = np.arange(len(xs)), np.flatnonzero(mask)
     for s in last: ax.axvspan(s - .5, s + .5, color='tab:orange', alpha=.2, lw=0)
     if xs.ndim == 2:
