@@ -8,7 +8,7 @@ __all__ = ['rnn_deltas', 'rnn_backward', 'bptt']
 # %% ../nbs/02_backward.ipynb #a83c829b
 import numpy as np
 from .unfold import check_params, check_inputs, check_finite
-from .forward import rnn_forward, rnn_loss, check_loss_args, LOSSES
+from .forward import rnn_forward, rnn_loss, _check_loss_args, LOSSES
 
 # %% ../nbs/02_backward.ipynb #1a88c5cd
 def _check_cache(p, dys, cache, dhT):
@@ -16,9 +16,15 @@ def _check_cache(p, dys, cache, dhT):
     if not isinstance(cache, dict) or 'xs' not in cache or 'hs' not in cache:
         raise TypeError(f"cache: expected the dict {{'xs', 'hs'}} returned by rnn_forward, got {type(cache).__name__}")
     hs = cache['hs']
-    if not isinstance(hs, np.ndarray) or hs.ndim != 3 or hs.shape[2] != H:
-        raise ValueError(f"cache['hs']: expected hidden states (T+1, B, {H}), got shape {np.shape(hs)}")
+    if not isinstance(hs, np.ndarray) or hs.dtype.kind != 'f':
+        raise TypeError(f"cache['hs']: expected a float array of hidden states (T+1, B, {H}), got {type(hs).__name__} of dtype {getattr(hs, 'dtype', None)}")
+    if hs.ndim != 3 or hs.shape[0] < 2 or hs.shape[1] < 1 or hs.shape[2] != H:
+        raise ValueError(f"cache['hs']: expected hidden states (T+1, B, {H}) with T, B >= 1, got shape {hs.shape}")
+    check_finite("cache['hs']", hs)
     T, B = hs.shape[0] - 1, hs.shape[1]
+    try: xs, _ = check_inputs(p, cache['xs'])
+    except (ValueError, TypeError) as e: raise type(e)(f"cache['xs']{str(e)[2:]}") from None     # xs: ... -> cache['xs']: ...
+    if xs.shape[:2] != (T, B): raise ValueError(f"cache['xs']: expected T, B = {T}, {B} (from cache['hs']) in its first two axes, got shape {xs.shape}")
     dys = np.asarray(dys)
     if dys.dtype.kind != 'f' or dys.shape != (T, B, n_out):
         raise ValueError(f"dys: expected floats of shape (T, B, n_out) = ({T}, {B}, {n_out}) (from cache and p), got dtype {dys.dtype} shape {dys.shape}")
@@ -27,7 +33,13 @@ def _check_cache(p, dys, cache, dhT):
         dhT = np.asarray(dhT)
         if dhT.shape != (B, H): raise ValueError(f"dhT: expected shape (B, H) = ({B}, {H}), got {dhT.shape}")
         check_finite('dhT', dhT)
-    return dys.astype(hs.dtype, copy=False), dhT
+    return dys.astype(hs.dtype, copy=False), dhT, xs
+
+def _refuse_overflow(what, arrays):
+    "Finite arguments can still overflow the float range: raise, naming `p`, rather than return inf or nan."
+    bad = [k for k, v in arrays.items() if not np.isfinite(v).all()]
+    if bad: raise ValueError(f"p: expected finite values of {what}, got non-finite {', '.join(bad)}: the floats overflowed "
+                             "(parameters too large, or the backward signal exploding over a long sequence)")
 
 def _deltas(p, dys, hs, dhT=None):
     T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
@@ -49,8 +61,10 @@ def rnn_deltas(p:dict,       # parameters
                dhT=None,     # extra gradient arriving at h_T (B, H), e.g. from a later segment
               )->np.ndarray: # delta_t = dL/da_t for t = 1..T, (T, B, H)
     "The sequential part of BPTT: the error signal at every step, eqs. (11)-(12)."
-    dys, dhT = _check_cache(p, dys, cache, dhT)
-    return _deltas(p, dys, cache['hs'], dhT)
+    dys, dhT, _ = _check_cache(p, dys, cache, dhT)
+    das = _deltas(p, dys, cache['hs'], dhT)
+    _refuse_overflow('the deltas', {'deltas': das})
+    return das
 
 # %% ../nbs/02_backward.ipynb #6d90d369
 def _param_grads(p, dys, xs, hs, das):
@@ -70,9 +84,11 @@ def rnn_backward(p:dict,     # parameters
                  dhT=None,   # extra gradient arriving at h_T (B, H)
                 )->tuple:    # (grads with the keys of p, dL/dh0 (B, H))
     "Gradients of the loss with respect to the parameters and the initial state, eqs. (11)-(15)."
-    dys, dhT = _check_cache(p, dys, cache, dhT)
+    dys, dhT, xs = _check_cache(p, dys, cache, dhT)
     das = _deltas(p, dys, cache['hs'], dhT)
-    return _param_grads(p, dys, cache['xs'], cache['hs'], das), das[0] @ p['Whh'].T   # (15)
+    grads, dh0 = _param_grads(p, dys, xs, cache['hs'], das), das[0] @ p['Whh'].T       # (15)
+    _refuse_overflow('the gradients', {**{f"grads[{k!r}]": v for k, v in grads.items()}, 'dh0': dh0})   # a non-finite delta reaches grads['bh']
+    return grads, dh0
 
 # %% ../nbs/02_backward.ipynb #64795c09
 def bptt(p:dict,          # parameters
@@ -84,7 +100,9 @@ def bptt(p:dict,          # parameters
         )->tuple:         # (L, grads with the keys of p, h_T (B, H))
     "Backpropagation through time over the whole sequence: the loss, its full gradient and the final state."
     ys, cache = rnn_forward(p, xs, h0)                              # (5)-(7), validates p, xs, h0
-    targets, mask = check_loss_args(ys, targets, loss, mask)
+    targets, mask = _check_loss_args(ys, targets, loss, mask)
     Ls, dys = LOSSES[loss](ys, targets, mask)                       # (8)-(10)
     das = _deltas(p, dys, cache['hs'])                              # (11)-(12)
-    return Ls.sum(), _param_grads(p, dys, cache['xs'], cache['hs'], das), cache['hs'][-1]   # (13)-(14)
+    L, grads = Ls.sum(), _param_grads(p, dys, cache['xs'], cache['hs'], das)                # (13)-(14)
+    _refuse_overflow('the loss and gradients', {'L': L, **{f"grads[{k!r}]": v for k, v in grads.items()}})
+    return L, grads, cache['hs'][-1]
