@@ -7,7 +7,7 @@ __all__ = ['rnn_deltas', 'rnn_backward', 'bptt']
 
 # %% ../nbs/02_backward.ipynb #a83c829b
 import numpy as np
-from .unfold import check_params, check_inputs, check_finite
+from .unfold import check_params, check_inputs, check_finite, _as_array
 from .forward import rnn_forward, rnn_loss, _check_loss_args, LOSSES
 
 # %% ../nbs/02_backward.ipynb #1a88c5cd
@@ -25,15 +25,18 @@ def _check_cache(p, dys, cache, dhT):
     try: xs, _ = check_inputs(p, cache['xs'])
     except (ValueError, TypeError) as e: raise type(e)(f"cache['xs']{str(e)[2:]}") from None     # xs: ... -> cache['xs']: ...
     if xs.shape[:2] != (T, B): raise ValueError(f"cache['xs']: expected T, B = {T}, {B} (from cache['hs']) in its first two axes, got shape {xs.shape}")
-    dys = np.asarray(dys)
+    dys = _as_array('dys', dys)
     if dys.dtype.kind != 'f' or dys.shape != (T, B, n_out):
-        raise ValueError(f"dys: expected floats of shape (T, B, n_out) = ({T}, {B}, {n_out}) (from cache and p), got dtype {dys.dtype} shape {dys.shape}")
+        raise (TypeError if dys.dtype.kind != 'f' else ValueError)(
+            f"dys: expected floats of shape (T, B, n_out) = ({T}, {B}, {n_out}) (from cache and p), got dtype {dys.dtype} shape {dys.shape}")
+    with np.errstate(over='ignore'): dys = dys.astype(hs.dtype, copy=False)     # cast, then check: 1e39 is inf in float32
     check_finite('dys', dys)
     if dhT is not None:
-        dhT = np.asarray(dhT)
+        dhT = _as_array('dhT', dhT)
+        if dhT.dtype.kind not in 'fiu': raise TypeError(f"dhT: expected a real float array (B, H) = ({B}, {H}), got dtype {dhT.dtype}")
         if dhT.shape != (B, H): raise ValueError(f"dhT: expected shape (B, H) = ({B}, {H}), got {dhT.shape}")
         check_finite('dhT', dhT)
-    return dys.astype(hs.dtype, copy=False), dhT, xs
+    return dys, dhT, xs
 
 def _refuse_overflow(what, arrays):
     "Finite arguments can still overflow the float range: raise, naming `p`, rather than return inf or nan."
@@ -91,6 +94,13 @@ def rnn_backward(p:dict,     # parameters
     return grads, dh0
 
 # %% ../nbs/02_backward.ipynb #64795c09
+def _forward_loss(p, xs, targets, h0, loss, mask):
+    "Eqs. (5)-(10), every argument checked once: (L_t (T,), dL/dys (T, B, n_out), cache {'xs', 'hs'})."
+    ys, cache = rnn_forward(p, xs, h0)                              # (5)-(7), validates p, xs, h0
+    targets, mask = _check_loss_args(ys, targets, loss, mask)       # ys was computed here: only its shape and dtype are used
+    Ls, dys = LOSSES[loss](ys, targets, mask)                       # (8)-(10)
+    return Ls, dys, cache
+
 def bptt(p:dict,          # parameters
          xs,              # float (T, B, n_in) or token ids (T, B)
          targets,         # class ids (T, B) for 'xent', floats (T, B, n_out) for 'mse'
@@ -99,9 +109,7 @@ def bptt(p:dict,          # parameters
          mask=None,       # weights (T, B) >= 0
         )->tuple:         # (L, grads with the keys of p, h_T (B, H))
     "Backpropagation through time over the whole sequence: the loss, its full gradient and the final state."
-    ys, cache = rnn_forward(p, xs, h0)                              # (5)-(7), validates p, xs, h0
-    targets, mask = _check_loss_args(ys, targets, loss, mask)
-    Ls, dys = LOSSES[loss](ys, targets, mask)                       # (8)-(10)
+    Ls, dys, cache = _forward_loss(p, xs, targets, h0, loss, mask)  # (5)-(10)
     das = _deltas(p, dys, cache['hs'])                              # (11)-(12)
     L, grads = Ls.sum(), _param_grads(p, dys, cache['xs'], cache['hs'], das)                # (13)-(14)
     _refuse_overflow('the loss and gradients', {'L': L, **{f"grads[{k!r}]": v for k, v in grads.items()}})

@@ -8,7 +8,7 @@ __all__ = ['TOLERANCE', 'GRID', 'QUICK_GRID', 'blas_threads', 'has_torch', 'mach
            'bench_main', 'memory_vs_T', 'plot_memory']
 
 # %% ../nbs/11_performance.ipynb #0a478cd8
-import os, sys, gc, json, math, time, glob, ctypes, platform, argparse, importlib.util, importlib.metadata, tracemalloc
+import os, sys, json, math, time, glob, ctypes, platform, importlib.util, importlib.metadata, tracemalloc
 import numpy as np
 import matplotlib.pyplot as plt
 import bptt_lit
@@ -220,7 +220,7 @@ def _check_grid(grid):
 def _check_dtypes(dtypes):
     if isinstance(dtypes, str) or not isinstance(dtypes, (list, tuple)) or not dtypes:
         raise TypeError(f"dtypes: expected a non-empty list of dtypes from float32, float64, got {dtypes!r}")
-    return [_check_dtype(f'dtypes[{i}]', d) for i, d in enumerate(dtypes)]
+    return list(dict.fromkeys(_check_dtype(f'dtypes[{i}]', d) for i, d in enumerate(dtypes)))   # each dtype once
 
 def run_bench(grid=GRID,                      # (B, T, n_in, H) points
               dtypes=('float32', 'float64'),
@@ -306,10 +306,13 @@ def format_table(res:dict, # from `run_bench`
     lines.append('')
     lines += [f"- {k}/ours: geometric mean {s[k]['geomean']:.2f}, worst point {s[k]['min']:.2f} ({s[k]['points']} points)" for k in peers]
     lines += [f"- fraction of the matmul peak at the largest point, {dt}: {100 * f:.0f}%" for dt, f in s['peak_fraction_largest'].items() if f]
-    m = res['machine']
+    m, timed = res['machine'], any('torch' in r['ratio'] for r in res['points'])            # what ran, not what was set up
+    torch_note = (f"torch {m['torch']} set to {m['torch_threads_matched']} threads" if timed and m.get('torch_threads_matched')
+                  else f"torch {m['torch']} at its own {m.get('torch_threads')} threads (numpy's BLAS threads unknown)" if timed
+                  else f"torch {m['torch'] or 'not installed'}, not timed")
     lines.append(f"- matmul peak: " + ', '.join(f"{dt} {v:.1f} GFLOP/s" for dt, v in res['peak_gflops'].items())
                  + f"; {m['cpu']}, {m['cores']} cores, numpy {m['numpy']} ({m['blas']}, {m['blas_threads']} threads), "
-                 + (f"torch {m['torch']} set to {m['torch_threads_matched']} threads" if m.get('torch_threads_matched') else f"torch {m['torch'] or 'not installed'}, not timed")
+                 + torch_note
                  + f"; load average {m['load_avg'][0]:.2f} before, {res['machine']['load_avg_after'][0]:.2f} after")
     return '\n'.join(lines)
 
@@ -387,33 +390,23 @@ def plot_profile(profiles:dict, # {label: {stage: seconds}}, e.g. from `profile_
     return ax
 
 # %% ../nbs/11_performance.ipynb #b6b8a6db
-class _BenchParser(argparse.ArgumentParser):
-    "argparse, but a usage error is one line on stderr, starting with the flag, and exit status 2."
-    def error(self, message): self.exit(2, f"{self.prog}: error: {message.removeprefix('argument ')} (see {self.prog} --help)\n")
-
-def _arg(check):
-    "An argparse type from one of our checks: its message without the argument's name, which argparse replaces by the flag's."
-    def parse(s):
-        try: return check(s)
-        except (ValueError, TypeError) as e: raise argparse.ArgumentTypeError(str(e).split(': ', 1)[-1]) from None
-    return parse
-
 def _json_path(s):
     if s != '-' and (os.path.isdir(s) or not os.path.isdir(os.path.dirname(os.path.abspath(s)))):
         raise ValueError(f"json: expected a file in an existing folder, or - for stdout, got {s!r}")
     return s
 
 def _bench_parser():
-    ap = _BenchParser(prog='bptt-lit bench', description='Time forward + backward of bptt against autograd through the loop, '
-                      'PyTorch nn.RNN (if installed) and the matmul roofline of this numpy; print a markdown table.')
+    from bptt_lit.cli import _Parser, _typed        # the parser and argument types of the other commands (cli imports this module only when used)
+    ap = _Parser(prog='bptt-lit bench', description='Time forward + backward of bptt against autograd through the loop, '
+                 'PyTorch nn.RNN (if installed) and the matmul roofline of this numpy; print a markdown table.')
     ap.add_argument('--quick', action='store_true', help='two small grid points, 3 rounds, short pauses: a smoke test in seconds')
-    ap.add_argument('--reps', type=_arg(lambda s: check_int('reps', int(s) if s.isdigit() else s)), default=None,
+    ap.add_argument('--reps', type=_typed(int, check_int), default=None,
                     help='timed rounds per grid point (default 7, 3 with --quick)')
-    ap.add_argument('--dtypes', type=_arg(lambda s: _check_dtypes(s.split(','))), default=['float32', 'float64'],
+    ap.add_argument('--dtypes', type=_typed(lambda s: s.split(','), lambda _, v: _check_dtypes(v)), default=['float32', 'float64'],
                     help='comma-separated, from float32,float64 (default both)')
-    ap.add_argument('--peers', type=_arg(lambda s: _check_peers([k for k in s.split(',') if k])), default=None,
+    ap.add_argument('--peers', type=_typed(lambda s: [k for k in s.split(',') if k], lambda _, v: _check_peers(v)), default=None,
                     help='comma-separated, from autograd,torch (default: every one installed)')
-    ap.add_argument('--json', metavar='PATH', type=_arg(_json_path), help='also write every figure as JSON to PATH (- for stdout)')
+    ap.add_argument('--json', metavar='PATH', type=_typed(str, lambda _, s: _json_path(s)), help='also write every figure as JSON to PATH (- for stdout)')
     return ap
 
 # %% ../nbs/11_performance.ipynb #e5a36c8f

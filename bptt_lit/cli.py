@@ -8,22 +8,22 @@ __all__ = ['CHECKS', 'random_config', 'run_checks', 'main']
 # %% ../nbs/13_cli.ipynb #75222cab
 import os
 for _var in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'): os.environ.setdefault(_var, '1')   # see "One BLAS thread"
-import sys, io, json, time, argparse, pathlib, contextlib
+import sys, io, json, time, argparse, pathlib
 import numpy as np
 from matplotlib.figure import Figure
 import bptt_lit
-from .unfold import init_rnn, PARAM_KEYS, check_int, check_number, check_flag, check_seed
+from .unfold import init_rnn, check_int, check_number, check_flag, check_seed
 from .forward import rnn_forward, rnn_loss
 from .backward import bptt, rnn_backward
 from .sum_over_time import grads_by_use, grads_by_loss_term
 from .crosscheck import ref_loss, ref_grads, rel_error, max_rel_error
-from .update import sgd, rmsprop, adam
+from .update import sgd, rmsprop, adam, OPTIMIZERS
 from .clip import clip_by_global_norm
 from .truncate import tbptt
 from .memory import bptt_checkpointed
 import autograd.misc.optimizers as ag_opt
 from .train import (make_config, default_config, load_task, init_run, train, load_checkpoint, sample, plot_history,
-                            plot_grad_norm, TASKS, _atomic_write, _check_run, _check_path)
+                            plot_grad_norm, TASKS, _CLIPS, _DTYPES, _atomic_write, _check_run, _check_path, _metric_line)
 
 # %% ../nbs/13_cli.ipynb #4d0525a8
 def random_config(rng:np.random.Generator, # source of randomness
@@ -159,15 +159,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message): self.exit(2, f"{self.prog}: error: {message.removeprefix('argument ')} (see {self.prog} --help)\n")
 
 def _typed(kind, check, **kw):
-    "An argparse type: the string as `kind` (or as it is, if it is not one), held to one of the package's argument checks."
+    "An argparse type: the string as `kind` (or as it is, if it is not one), held to `check(name, value, **kw)`, one of the package's checks."
     def parse(s):
         try: v = kind(s)
         except ValueError: v = s
         try: return check('', v, **kw)
-        except ValueError as e: raise argparse.ArgumentTypeError(str(e).removeprefix(': ')) from None   # argparse names the flag
+        except (ValueError, TypeError) as e: raise argparse.ArgumentTypeError(str(e).split(': ', 1)[-1]) from None   # argparse names the flag
     return parse
 
 _POSITIVE_INT, _POSITIVE, _COUNT = _typed(int, check_int), _typed(float, check_number), _typed(int, check_int, lo=0)
+_FRACTION = _typed(float, check_number, lo=0, hi=1, closed='left')                  # lr_decay, as make_config checks it
 
 _FLAGS = {  # config key: (flag, argparse keywords)
     'task': ('--task', dict(choices=TASKS, help='what to learn (default text)')),
@@ -175,17 +176,17 @@ _FLAGS = {  # config key: (flag, argparse keywords)
     'batch': ('--batch', dict(type=_POSITIVE_INT, help='streams per batch B')),
     'k1': ('--k1', dict(type=_POSITIVE_INT, help='TBPTT: steps between updates (synthetic tasks: default the whole sequence)')),
     'k2': ('--k2', dict(type=_POSITIVE_INT, help='TBPTT: steps backpropagated, >= k1 (default k1)')),
-    'optimizer': ('--optimizer', dict(choices=['sgd', 'adagrad', 'rmsprop', 'adam'], help='update rule (default adam)')),
+    'optimizer': ('--optimizer', dict(choices=list(OPTIMIZERS), help='update rule (default adam)')),
     'lr': ('--lr', dict(type=_POSITIVE, help='learning rate')),
-    'clip': ('--clip', dict(choices=['norm', 'value', 'none'], help='gradient clipping (default norm)')),
+    'clip': ('--clip', dict(choices=[c or 'none' for c in _CLIPS], help='gradient clipping (default norm)')),
     'clip_at': ('--clip-at', dict(type=_POSITIVE, help='clipping threshold (default 1.0)')),
-    'lr_decay': ('--lr-decay', dict(type=float, help='final fraction of the run with a linearly decaying learning rate (default 0.3)')),
+    'lr_decay': ('--lr-decay', dict(type=_FRACTION, help='final fraction of the run with a linearly decaying learning rate (default 0.3)')),
     'steps': ('--steps', dict(type=_POSITIVE_INT, help='number of updates (default 20000; with --steps alone, no time limit)')),
     'time_budget': ('--time', dict(type=_POSITIVE, help='seconds of training (default 100 unless --steps is given)')),
     'eval_every': ('--eval-every', dict(type=_POSITIVE_INT, help='updates between evaluations')),
     'seed': ('--seed', dict(type=_COUNT, help='seed of initialisation and data (default 0)')),
     'rho': ('--rho', dict(type=_POSITIVE, help='initial spectral radius of Whh')),
-    'dtype': ('--dtype', dict(choices=['float32', 'float64'], help='floating point type (default float32)')),
+    'dtype': ('--dtype', dict(choices=list(_DTYPES), help='floating point type (default float32)')),
     'seq_len': ('--seq-len', dict(type=_POSITIVE_INT, help='adding problem: sequence length T (default 50)')),
     'n_symbols': ('--symbols', dict(type=_POSITIVE_INT, help='copy task: alphabet size (default 8)')),
     'length': ('--length', dict(type=_POSITIVE_INT, help='copy task: symbols to remember (default 5)')),
@@ -261,8 +262,9 @@ def _describe(c, data, out):
     else: what = f"copy task, {c['length']} of {c['n_symbols']} symbols, delay {c['delay']}"
     k1 = c['k1'] or 'T'; k2 = c['k2'] or k1
     limit = f"{c['steps']:,} updates" + (f" or {c['time_budget']:g} s" if c['time_budget'] else '')
+    clip = f"clip {c['clip']} {c['clip_at']:g}" if c['clip'] else 'no clipping'
     return (f"bptt-lit train: {what}; H={c['hidden']}, B={c['batch']}, TBPTT({k1}, {k2}), {c['optimizer']} lr {c['lr']:g}, "
-            f"clip {c['clip']} {c['clip_at']:g}, {c['dtype']}; up to {limit} -> {out}")
+            f"{clip}, {c['dtype']}; up to {limit} -> {out}")
 
 def _new_run_folder(args, c):
     out = _check_path('--out', args.out, folder=True) if args.out else pathlib.Path('runs') / time.strftime(f'%Y%m%d-%H%M%S-{c["task"]}')
@@ -292,7 +294,7 @@ def _cmd_train(args):
     final = run['history']['eval'][-1]
     print(f"{'stopped' if run['interrupted'] else 'done'}: {_throughput(run)[1]}")
     if 'bpc' in final: print(f"held-out: {final['bpc']:.3f} bits per character")
-    else: print('held-out: ' + ', '.join(f"{k} {v:.4f}" for k, v in final.items() if k not in ('step', 'time')))
+    else: print(f"held-out: {_metric_line(final)}")
     if text is not None: print(f"sample (temperature 0.8):\n{text}\n")
     print(f"wrote {out}/: checkpoint.npz, metrics.json, loss.png" + (', sample.txt' if text is not None else ''))
     if run['interrupted']:
@@ -317,17 +319,10 @@ def _cmd_sample(args):
     return 0
 
 # %% ../nbs/13_cli.ipynb #3deb605e
-@contextlib.contextmanager
-def _one_line_errors():
-    "While inside, every argparse parser reports a usage error as `_Parser` does."
-    error, argparse.ArgumentParser.error = argparse.ArgumentParser.error, _Parser.error
-    try: yield
-    finally: argparse.ArgumentParser.error = error
-
 def _cmd_bench(argv):
-    "`bptt-lit bench ARGS`: `bench.bench_main(ARGS)`, its usage errors on one line; the exit status."
+    "`bptt-lit bench ARGS`: `bench.bench_main(ARGS)`; the exit status."
     from bptt_lit.bench import bench_main                                   # imported when used: the command does not need it
-    with _one_line_errors(): return bench_main(argv)
+    return bench_main(argv)
 
 # %% ../nbs/13_cli.ipynb #0421b2de
 def main(argv:list|None=None, # arguments, default sys.argv[1:]

@@ -7,20 +7,14 @@ __all__ = ['global_norm', 'clip_by_value', 'clip_by_global_norm']
 
 # %% ../nbs/05_clip.ipynb #4379f0c5
 import numpy as np
-from .update import _positive
+from .unfold import check_number, check_flag
+from .update import _check_arrays
 
 # %% ../nbs/05_clip.ipynb #980b2529
-def _check_grads(grads):
-    if not isinstance(grads, dict) or not grads:
-        raise TypeError(f"grads: expected a non-empty dict of float arrays, got {type(grads).__name__} {grads if isinstance(grads, dict) else ''}")
-    for k, g in grads.items():
-        if not isinstance(g, np.ndarray) or g.dtype.kind != 'f':
-            raise TypeError(f"grads[{k!r}]: expected a float numpy array, got {type(g).__name__}{' of dtype ' + str(g.dtype) if hasattr(g, 'dtype') else ''}")
-
 def global_norm(grads:dict, # {name: float array}, e.g. the gradients from `bptt`
                )->float:    # the L2 norm of all entries together; nan if any entry is nan, else inf if any is inf
     "The Euclidean norm of all the gradients concatenated into one vector, eqs. (25)-(26)."
-    _check_grads(grads)
+    _check_arrays('grads', grads, finite=False)                                 # the optimizers' check, nan and inf allowed
     m = np.max([np.max(np.abs(g), initial=0.0) for g in grads.values()])      # largest |entry|; nan propagates
     if not np.isfinite(m) or m == 0: return float(m)                           # nan, inf or 0
     return float(m * np.sqrt(sum(np.sum((g.astype(np.float64) / m) ** 2) for g in grads.values())))  # (26)
@@ -30,8 +24,8 @@ def clip_by_value(grads:dict,   # {name: float array}
                   limit:float,  # c > 0: every entry is clipped to [-c, c]
                  )->dict:       # new arrays, same keys and dtypes
     "Clip every gradient entry to [-limit, limit] (as min-char-rnn does with limit 5), eq. (27)."
-    _check_grads(grads)
-    limit = _positive('limit', limit)
+    _check_arrays('grads', grads, finite=False)
+    limit = check_number('limit', limit)
     return {k: np.asarray(np.clip(g, -limit, limit)) for k, g in grads.items()}  # (27); 0-d stays an array
 
 # %% ../nbs/05_clip.ipynb #284da879
@@ -40,8 +34,7 @@ def clip_by_global_norm(grads:dict,                    # {name: float array}
                         error_if_nonfinite:bool=False, # raise if the norm is nan or inf, else return grads unscaled
                        )->tuple:                       # (clipped grads: new arrays, the global norm before clipping)
     "Scale all of `grads` together so their joint L2 norm is at most `max_norm` (Pascanu et al., Algorithm 1), eq. (28)."
-    max_norm = _positive('max_norm', max_norm)
-    if not isinstance(error_if_nonfinite, (bool, np.bool_)): raise TypeError(f"error_if_nonfinite: expected a bool, got {error_if_nonfinite!r}")
+    max_norm, error_if_nonfinite = check_number('max_norm', max_norm), check_flag('error_if_nonfinite', error_if_nonfinite)
     norm = global_norm(grads)
     if not np.isfinite(norm):                                                   # never scale by a non-finite factor
         if error_if_nonfinite:

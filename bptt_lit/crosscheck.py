@@ -10,7 +10,7 @@ import numpy as np
 import autograd.numpy as anp
 from autograd import value_and_grad
 from .unfold import check_inputs, check_finite, check_number, check_flag, _as_array
-from .forward import check_loss_args
+from .forward import _check_loss_args
 
 # %% ../nbs/01a_crosscheck.ipynb #268f668e
 def _ref_loss(p, h0, xs, targets, loss, mask, per_step=False):
@@ -33,8 +33,8 @@ def _ref_loss(p, h0, xs, targets, loss, mask, per_step=False):
 def _ref_args(p, xs, targets, h0, loss, mask):
     "Validate like the package does; the reference itself must not see anything else."
     xs, h0 = check_inputs(p, xs, h0)
-    n_out = p['Why'].shape[1]
-    targets, mask = check_loss_args(np.zeros((*xs.shape[:2], n_out), p['Why'].dtype), targets, loss, mask)
+    ys_like = np.broadcast_to(np.zeros((), p['Why'].dtype), (*xs.shape[:2], p['Why'].shape[1]))   # a shape and a dtype, no memory
+    targets, mask = _check_loss_args(ys_like, targets, loss, mask)
     return xs, h0, targets, mask
 
 # %% ../nbs/01a_crosscheck.ipynb #3dd6d971

@@ -10,7 +10,7 @@ __all__ = ['pydoc_text', 'text_vocab', 'text_fingerprint', 'encode', 'decode', '
 import hashlib
 import numpy as np
 import matplotlib.pyplot as plt
-from .unfold import check_int, check_number, check_seed, check_finite
+from .unfold import check_int, check_number, check_seed, check_finite, _as_array
 
 # %% ../nbs/09_data.ipynb #35840e23
 def pydoc_text()->str: # the documentation topics, joined in sorted order of their names
@@ -81,8 +81,10 @@ def batchify(ids,    # token ids (N,)
              B:int,  # number of streams (batch columns)
             )->np.ndarray: # (M, B) with M = N // B: column b is ids[b*M:(b+1)*M], eq. (51)
     "Cut a token stream into `B` contiguous columns, dropping the remainder."
-    ids, B = np.asarray(ids), check_int('B', B)
-    if ids.ndim != 1 or ids.dtype.kind not in 'iu': raise ValueError(f"ids: expected 1-d integer token ids, got dtype {ids.dtype} shape {ids.shape}")
+    ids, B = _as_array('ids', ids), check_int('B', B)
+    if ids.ndim != 1: raise ValueError(f"ids: expected a 1-d stream of token ids, got shape {ids.shape}")
+    if len(ids) < 2: raise ValueError(f"ids: expected at least 2 tokens (an input and its target), got {len(ids)}")
+    if ids.dtype.kind not in 'iu': raise TypeError(f"ids: expected integer token ids, got dtype {ids.dtype}")
     M = len(ids) // B
     if M < 2: raise ValueError(f"B: expected at most {len(ids) // 2} columns for {len(ids)} tokens (two rows each), got {B}")
     return ids[:M * B].reshape(B, M).T                                    # (51) columns
@@ -104,8 +106,7 @@ def adding_problem(n:int,    # number of sequences (the batch)
                    seed=0,   # an integer >= 0 or a list of them, for `np.random.default_rng`
                   )->tuple:  # (xs (T, n, 2) float, targets (T, n, 1) float, mask (T, n))
     "The adding problem: values and two markers in, the sum of the marked values out at the last step, eq. (52)."
-    n, T = check_int('n', n), check_int('T', T)
-    if T < 2: raise ValueError(f"T: expected at least 2 steps (one marker in each half), got {T}")
+    n, T = check_int('n', n), check_int('T', T, lo=2)                      # T >= 2: one marker in each half
     rng = np.random.default_rng(check_seed('seed', seed))
     xs = np.zeros((T, n, 2))
     xs[:, :, 0] = rng.uniform(0, 1, (T, n))                                  # values u_t
@@ -124,8 +125,8 @@ def copy_task(n:int,         # number of sequences
               seed=0,        # an integer >= 0 or a list of them, for `np.random.default_rng`
              )->tuple:       # (xs (T, n) ids < n_symbols + 2, targets (T, n) ids < n_symbols, mask (T, n)), T = 2*length + delay
     "The copy/memory task: see `length` symbols, wait `delay` steps, reproduce them, eq. (54)."
-    n, n_symbols, length, delay = (check_int(k, v) for k, v in (('n', n), ('n_symbols', n_symbols), ('length', length), ('delay', delay)))
-    if n_symbols < 2: raise ValueError(f"n_symbols: expected at least 2, got {n_symbols}")
+    n, n_symbols = check_int('n', n), check_int('n_symbols', n_symbols, lo=2)
+    length, delay = check_int('length', length), check_int('delay', delay)
     rng = np.random.default_rng(check_seed('seed', seed))
     L, D, blank = length, delay, n_symbols
     s = rng.integers(0, n_symbols, (L, n))
@@ -145,6 +146,7 @@ def _check_sequence(xs, targets, mask):
     for k, (tail, shape) in tails.items():
         if a[k].ndim == 0 or a[k].shape[1:] != tail: raise ValueError(f"{k}: expected shape {shape}, got {a[k].shape}")
     lengths = [len(v) for v in a.values()]
+    if len(set(lengths)) == 3: raise ValueError(f"xs, targets, mask: expected one length T for all three, got lengths {lengths[0]}, {lengths[1]} and {lengths[2]}")
     T = max(lengths, key=lengths.count)                                                 # the length two of the three agree on
     for k, v in a.items():
         if len(v) != T: raise ValueError(f"{k}: expected T = {T} steps (the length of the other two), got {len(v)}")

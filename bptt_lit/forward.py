@@ -11,12 +11,8 @@ import matplotlib.pyplot as plt
 from .unfold import check_params, check_inputs, check_finite, check_flag, _cell, _as_array
 
 # %% ../nbs/01_forward.ipynb #1272bf6d
-def rnn_forward(p:dict,     # parameters
-                xs,         # float (T, B, n_in) or integer token ids (T, B)
-                h0=None,    # initial state (B, H), zeros if None
-               )->tuple:    # (ys (T, B, n_out), cache {'xs', 'hs'}); hs (T+1, B, H) holds h_0 ... h_T
-    "Run the RNN over a sequence, keeping every hidden state for the backward pass."
-    xs, h0 = check_inputs(p, xs, h0)
+def _states(p, xs, h0):
+    "Equations (5)-(6) for inputs `check_inputs` returned: the states h_0 ... h_T, (T+1, B, H)."
     T, B = xs.shape[:2]
     H, dt = p['Whh'].shape[0], p['Whh'].dtype
     hs = np.empty((T + 1, B, H), dt)
@@ -30,6 +26,16 @@ def rnn_forward(p:dict,     # parameters
         np.matmul(hs[t], p['Whh'], out=hW)
         hs[t + 1] += hW
         np.tanh(hs[t + 1], out=hs[t + 1])
+    return hs
+
+def rnn_forward(p:dict,     # parameters
+                xs,         # float (T, B, n_in) or integer token ids (T, B)
+                h0=None,    # initial state (B, H), zeros if None
+               )->tuple:    # (ys (T, B, n_out), cache {'xs', 'hs'}); hs (T+1, B, H) holds h_0 ... h_T
+    "Run the RNN over a sequence, keeping every hidden state for the backward pass."
+    xs, h0 = check_inputs(p, xs, h0)
+    hs = _states(p, xs, h0)                                                             # (5)-(6)
+    T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     ys = np.matmul(hs[1:].reshape(T * B, H), p['Why']).reshape(T, B, -1)                # (7)
     ys += p['by']
     return ys, {'xs': xs, 'hs': hs}
@@ -80,7 +86,7 @@ def _check_loss_args(ys, targets, loss, mask):
     "`check_loss_args` for outputs `ys` the caller computed itself from checked data (only their shape and dtype are used)."
     if not isinstance(loss, str) or loss not in LOSSES: raise ValueError(f"loss: expected one of {sorted(LOSSES)}, got {loss!r}")
     T, B, n_out = ys.shape
-    targets = np.asarray(targets)
+    targets = _as_array('targets', targets)
     if loss == 'xent':
         if targets.dtype.kind not in 'iu': raise TypeError(f"targets: for loss='xent' expected integer class ids (T, B) = ({T}, {B}), got dtype {targets.dtype} shape {targets.shape}")
         if targets.shape != (T, B): raise ValueError(f"targets: for loss='xent' expected shape (T, B) = ({T}, {B}), got {targets.shape}")
@@ -88,15 +94,16 @@ def _check_loss_args(ys, targets, loss, mask):
     else:
         if targets.dtype.kind != 'f': raise TypeError(f"targets: for loss='mse' expected floats (T, B, n_out) = ({T}, {B}, {n_out}), got dtype {targets.dtype} shape {targets.shape}")
         if targets.shape != (T, B, n_out): raise ValueError(f"targets: for loss='mse' expected shape (T, B, n_out) = ({T}, {B}, {n_out}), got {targets.shape}")
+        with np.errstate(over='ignore'): targets = targets.astype(ys.dtype, copy=False)  # cast, then check: 1e39 is inf in float32
         check_finite('targets', targets)
-        targets = targets.astype(ys.dtype, copy=False)
     if mask is None: return targets, np.ones((T, B), ys.dtype)
-    mask = np.asarray(mask)
+    mask = _as_array('mask', mask)
     if mask.dtype.kind not in 'biuf': raise TypeError(f"mask: expected numbers (T, B) = ({T}, {B}), got dtype {mask.dtype}")
     if mask.shape != (T, B): raise ValueError(f"mask: expected shape (T, B) = ({T}, {B}), got {mask.shape}")
-    check_finite('mask', mask.astype(float))
+    with np.errstate(over='ignore'): mask = mask.astype(ys.dtype, copy=False)
+    check_finite('mask', mask)
     if (mask < 0).any(): raise ValueError(f"mask: expected weights >= 0, got minimum {mask.min()}")
-    return targets, mask.astype(ys.dtype)
+    return targets, mask
 
 def check_loss_args(ys,      # outputs (T, B, n_out), finite floats
                     targets, # class ids (T, B) for 'xent', floats (T, B, n_out) for 'mse'

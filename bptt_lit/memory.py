@@ -9,8 +9,8 @@ __all__ = ['peak_memory', 'time_calls', 'bptt_checkpointed', 'bptt_costs']
 import time, tracemalloc
 import numpy as np
 from .unfold import init_rnn, check_int, check_seed
-from .forward import rnn_forward, check_loss_args, LOSSES
-from .backward import bptt, _deltas, _param_grads
+from .forward import _states
+from .backward import bptt, _forward_loss, _deltas, _param_grads, _refuse_overflow
 from .truncate import _check_stream
 
 # %% ../nbs/08_memory.ipynb #eb2325c6
@@ -59,9 +59,7 @@ def _check_segment(segment, T):
 
 def _segment_backward(p, xs, targets, mask, loss, h, dh):
     "Sweep 2 for one segment: recompute it from its checkpoint h, backpropagate into it from dh; (L_k, grads_k, dL/dh)."
-    ys, cache = rnn_forward(p, xs, h)                                          # (5)-(7) again, from c_k
-    L_k, dys = LOSSES[loss](ys, *check_loss_args(ys, targets, loss, mask))     # (8), the segment's targets and mask
-    del ys
+    L_k, dys, cache = _forward_loss(p, xs, targets, h, loss, mask)             # (5)-(10) again, from c_k
     das = _deltas(p, dys, cache['hs'], dh)                                     # (11)-(12), dh enters at h_{(k+1)s}
     return L_k.sum(), _param_grads(p, dys, cache['xs'], cache['hs'], das), das[0] @ p['Whh'].T   # (13)-(15)
 
@@ -80,13 +78,15 @@ def bptt_checkpointed(p:dict,          # parameters
     n = -(-len(xs) // s)
     c = np.empty((n + 1, *h0.shape), h0.dtype); c[0] = h0
     for k in range(n):                                                         # sweep 1: checkpoints only (46)
-        c[k + 1] = rnn_forward(p, xs[k * s:(k + 1) * s], c[k])[1]['hs'][-1]
+        x = xs[k * s:(k + 1) * s]                                              # checked; floats in the parameters' dtype
+        c[k + 1] = _states(p, x if x.dtype.kind in 'iu' else x.astype(h0.dtype, copy=False), c[k])[-1]
     L, g, dh = 0.0, {key: np.zeros_like(v) for key, v in p.items()}, None
     for k in reversed(range(n)):                                               # sweep 2: last segment first (47)
         seg = slice(k * s, (k + 1) * s)
         L_k, g_k, dh = _segment_backward(p, xs[seg], targets[seg], None if mask is None else mask[seg], loss, c[k], dh)
         L += L_k
         for key in g: g[key] += g_k[key]                                       # (47) the sum over segments
+    _refuse_overflow('the loss and gradients', {'L': L, **{f"grads[{k!r}]": v for k, v in g.items()}})   # as bptt does
     return L, g, c[-1].copy()
 
 # %% ../nbs/08_memory.ipynb #40a526be

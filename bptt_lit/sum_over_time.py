@@ -9,8 +9,7 @@ __all__ = ['grads_by_use', 'grads_by_loss_term', 'loss_sensitivity', 'plot_sensi
 import numpy as np
 import matplotlib.pyplot as plt
 from .unfold import check_finite, _as_array
-from .forward import rnn_forward, rnn_loss
-from .backward import _deltas, _param_grads
+from .backward import _deltas, _param_grads, _forward_loss, _refuse_overflow
 
 # %% ../nbs/03_sum_over_time.ipynb #90eef451
 def grads_by_use(p:dict,          # parameters
@@ -21,8 +20,7 @@ def grads_by_use(p:dict,          # parameters
                  mask=None,       # weights (T, B)
                 )->dict:          # {key: (T, *p[key].shape)}: entry s is the gradient through the use of the weight at step s
     "Decomposition (a): the gradient of each shared weight split by the step where it is used, eq. (16)."
-    ys, cache = rnn_forward(p, xs, h0)
-    _, dys = rnn_loss(ys, targets, loss, mask)
+    Ls, dys, cache = _forward_loss(p, xs, targets, h0, loss, mask)                  # (5)-(10), checks every argument
     hs, xs = cache['hs'], cache['xs']
     das = _deltas(p, dys, hs)
     g = {'Whh': np.einsum('tbi,tbj->tij', hs[:-1], das), 'bh': das.sum(1),          # (16)
@@ -31,29 +29,29 @@ def grads_by_use(p:dict,          # parameters
         g['Wxh'] = np.zeros((len(xs), *p['Wxh'].shape), das.dtype)
         np.add.at(g['Wxh'], (np.arange(len(xs))[:, None], xs), das)                   # one-hot x_s: rows of Wxh
     else: g['Wxh'] = np.einsum('tbi,tbj->tij', xs, das)
+    _refuse_overflow('the loss and gradients', {'L': Ls.sum(), **{f"grads[{k!r}]": g[k] for k in p}})
     return {k: g[k] for k in p}
 
 # %% ../nbs/03_sum_over_time.ipynb #111532ba
 def grads_by_loss_term(p:dict, xs, targets, h0=None, loss:str='xent', mask=None,
                       )->dict: # {key: (T, *p[key].shape)}: entry t is dL_t/dW, the gradient of the loss at step t alone
     "Decomposition (b), the seed's formula: the gradient of each loss term L_t on its own, eq. (17)."
-    ys, cache = rnn_forward(p, xs, h0)
-    _, dys = rnn_loss(ys, targets, loss, mask)
+    Ls, dys, cache = _forward_loss(p, xs, targets, h0, loss, mask)
     hs, xs, T = cache['hs'], cache['xs'], len(cache['xs'])
     out = {k: np.zeros((T, *v.shape), v.dtype) for k, v in p.items()}
     for t in range(T):                               # L_t reaches back through steps 1..t only
         dys_t = np.zeros_like(dys[:t + 1]); dys_t[t] = dys[t]
         g = _param_grads(p, dys_t, xs[:t + 1], hs[:t + 2], _deltas(p, dys_t, hs[:t + 2]))
         for k in p: out[k][t] = g[k]
+    _refuse_overflow('the loss and gradients', {'L': Ls.sum(), **{f"grads[{k!r}]": v for k, v in out.items()}})
     return out
 
 # %% ../nbs/03_sum_over_time.ipynb #a0b1a15e
 def loss_sensitivity(p:dict, xs, targets, h0=None, loss:str='xent', mask=None,
                     )->np.ndarray: # S (T, T): S[t-1, s-1] = ||dL_t/dh_s|| (Frobenius over the batch), 0 for s > t
     "How strongly each loss term depends on each earlier hidden state, eq. (18)."
-    ys, cache = rnn_forward(p, xs, h0)
-    _, dys = rnn_loss(ys, targets, loss, mask)
-    hs, T = cache['hs'], len(ys)
+    Ls, dys, cache = _forward_loss(p, xs, targets, h0, loss, mask)
+    hs, T = cache['hs'], len(dys)
     S = np.zeros((T, T))
     WhhT, WhyT = p['Whh'].T, p['Why'].T
     for t in range(T):
@@ -61,6 +59,7 @@ def loss_sensitivity(p:dict, xs, targets, h0=None, loss:str='xent', mask=None,
         das = _deltas(p, dys_t, hs[:t + 2])
         S[t, t] = np.linalg.norm(dys[t] @ WhyT)                          # dL_t/dh_t
         if t: S[t, :t] = np.linalg.norm(das[1:] @ WhhT, axis=(1, 2))     # dL_t/dh_s = delta_{s+1} Whh^T, s < t
+    _refuse_overflow('the loss and sensitivities', {'L': Ls.sum(), 'S': S})
     return S
 
 def plot_sensitivity(S:np.ndarray,  # (T, T) from `loss_sensitivity`: finite norms >= 0, T >= 1

@@ -23,6 +23,7 @@ from .data import text_data, batchify, encode, decode, adding_problem, copy_task
 
 # %% ../nbs/10_train.ipynb #f4a34092
 TASKS = ('text', 'adding', 'copy')
+_CLIPS, _DTYPES = ('norm', 'value', None), ('float32', 'float64')                      # the choices of `clip` and `dtype`
 _COMMON = dict(hidden=128, batch=32, k1=25, k2=None, optimizer='adam', lr=5e-3, opt_hyper={}, clip='norm', clip_at=1.0,
                lr_decay=0.3, steps=20000, time_budget=None, eval_every=500, seed=0, rho=None, dtype='float32')
 _PER_TASK = {'text':   dict(val_frac=0.1),
@@ -50,9 +51,11 @@ def make_config(task:str='text', # 'text', 'adding' or 'copy'
     for k in ('lr', 'clip_at', 'time_budget', 'rho'):
         if c[k] is not None or k in ('lr', 'clip_at'): c[k] = check_number(k, c[k])                       # time_budget, rho may be None
     c['lr_decay'], c['seed'] = check_number('lr_decay', c['lr_decay'], 0, 1, closed='left'), check_int('seed', c['seed'], lo=0)
-    if c['clip'] not in ('norm', 'value', None): raise ValueError(f"clip: expected 'norm', 'value' or None, got {c['clip']!r}")
-    if c['dtype'] not in ('float32', 'float64'): raise ValueError(f"dtype: expected 'float32' or 'float64', got {c['dtype']!r}")
-    if not isinstance(c['opt_hyper'], dict): raise ValueError(f"opt_hyper: expected a dict of the optimizer's keyword arguments, got {c['opt_hyper']!r}")
+    if c['clip'] not in _CLIPS: raise ValueError(f"clip: expected 'norm', 'value' or None, got {c['clip']!r}")
+    if c['dtype'] not in _DTYPES: raise ValueError(f"dtype: expected 'float32' or 'float64', got {c['dtype']!r}")
+    h = c['opt_hyper']
+    if not isinstance(h, dict) or not all(isinstance(k, str) for k in h) or 'lr' in h:
+        raise ValueError(f"opt_hyper: expected a dict of the optimizer's keyword arguments by name, other than lr (an option of its own), got {h!r}")
     if c['optimizer'] not in OPTIMIZERS: raise ValueError(f"optimizer: expected one of {list(OPTIMIZERS)}, got {c['optimizer']!r}")
     make_optimizer(c['optimizer'], lr=c['lr'], **c['opt_hyper'])                   # validates the hyperparameters
     if task == 'text': c['val_frac'] = check_number('val_frac', c['val_frac'], 0, 1, closed='neither')
@@ -79,6 +82,7 @@ def load_task(config:dict,          # from `make_config`
     c = _check_config(config); task = c['task']
     if task == 'text':
         d = text_data(text, c['val_frac'])
+        if c['batch'] > len(d['train']) // 2: raise ValueError(f"batch: expected at most {len(d['train']) // 2} streams (two of the {len(d['train']):,} training characters each), got {c['batch']}")
         S = batchify(d['train'], c['batch'])                                           # (51)
         return dict(task=task, n_in=len(d['vocab']), n_out=len(d['vocab']), loss='xent', vocab=d['vocab'], fingerprint=d['fingerprint'],
                     n_chars=d['n_chars'], xs=S[:-1], targets=S[1:], val=batchify(d['val'], min(EVAL_COLUMNS, len(d['val']) // 2)))
@@ -136,7 +140,7 @@ def init_run(config:dict, # from `make_config`
 # %% ../nbs/10_train.ipynb #32da0943
 _RUN_KEYS = ('p', 'opt_state', 'h', 'config', 'step', 'stream', 'pos', 'stream_seed', 'rng', 'elapsed', 'tokens', 'history', 'vocab', 'fingerprint')
 
-def _shapes(state): return {k: _shapes(v) for k, v in state.items()} if isinstance(state, dict) else np.shape(state)
+def _shapes(state): return {k: _shapes(v) for k, v in state.items()} if isinstance(state, dict) else (np.shape(state), str(getattr(state, 'dtype', type(state).__name__)))
 
 def _state_mismatch(c, vocab, p, opt_state, h):
     "The first part of a run state that does not fit its (valid) configuration `c`: (keys, expected, got), or None."
@@ -148,7 +152,7 @@ def _state_mismatch(c, vocab, p, opt_state, h):
         got = 'nothing' if p.get(k) is None else f"shape {np.shape(p[k])} and dtype {getattr(p[k], 'dtype', type(p[k]).__name__)}"
         if got != f"shape {shape} and dtype {dtype}": return ('p', k), f"shape {shape} and dtype {dtype}", got
     opt_want = _shapes(make_optimizer(c['optimizer'], lr=c['lr'], **c['opt_hyper']).init({k: np.zeros(v, dtype) for k, v in want.items()}))
-    if not isinstance(opt_state, dict) or _shapes(opt_state) != opt_want: return ('opt_state',), f"{c['optimizer']}'s state of shapes {opt_want}", _shapes(opt_state)
+    if not isinstance(opt_state, dict) or _shapes(opt_state) != opt_want: return ('opt_state',), f"{c['optimizer']}'s state of (shape, dtype) {opt_want}", _shapes(opt_state)
     if np.shape(h) != (c['batch'], H): return ('h',), f"shape {(c['batch'], H)}", f"shape {np.shape(h)}"
 
 def _check_run(run, data=None):
@@ -250,7 +254,8 @@ def _train_step(run, data, elapsed):
     if not (math.isfinite(L) and math.isfinite(norm)):
         raise FloatingPointError(f"step {run['step'] + 1}: non-finite loss {L / n} or gradient norm {norm}")
     lr = _lr_at(c, _progress(run, elapsed))
-    new['p'], new['opt_state'] = _guarded(run['step'] + 1, make_optimizer(c['optimizer'], lr=lr, **c['opt_hyper']).step, p, g, run['opt_state'])
+    opt = OPTIMIZERS[c['optimizer']](lr=lr, **c['opt_hyper'])                          # make_config checked the hyperparameters
+    new['p'], new['opt_state'] = _guarded(run['step'] + 1, opt.step, p, g, run['opt_state'])
     if not _finite(new['p']): raise FloatingPointError(f"step {run['step'] + 1}: the update made parameters non-finite (learning rate {lr:g} too large?)")
     new['step'] = run['step'] + 1
     return new, dict(loss=L / n, grad_norm=norm, lr=lr)
@@ -260,8 +265,12 @@ def train_step(run:dict,          # the state of the run (not modified)
                elapsed:float=0.0, # seconds spent so far (for a time-budgeted learning-rate schedule), >= 0
               )->tuple:           # (new run, record {'loss', 'grad_norm', 'lr'} or None if the window carried no loss)
     "One TBPTT window of the stream: gradient, clip, update, and the state carried on, eqs. (55)-(56)."
-    _check_run(run, data)
-    return _train_step(run, data, check_number('elapsed', elapsed, 0, closed='both'))
+    c, elapsed = _check_run(run, data), check_number('elapsed', elapsed, 0, closed='both')
+    tb = c['time_budget']
+    if run['step'] >= c['steps'] or (tb and elapsed >= tb):
+        raise ValueError(f"run: expected a run with budget left (step < steps = {c['steps']}" + (f", elapsed < time_budget = {tb:g}" if tb else '')
+                         + f"), got step {run['step']}" + (f", elapsed {elapsed:g}" if tb else ''))
+    return _train_step(dict(run, config=c), data, elapsed)                             # the checked configuration: ints, floats
 
 # %% ../nbs/10_train.ipynb #183dfd23
 def evaluate(p:dict,   # parameters
@@ -370,7 +379,10 @@ _CURVES = {'text': ('bits per character', 1 / math.log(2), 'bpc'), 'adding': ('m
 def _metric_line(ev): return ', '.join(f"{k} {v:.4f}" for k, v in ev.items() if k not in ('step', 'time'))
 
 def _evaluate_into(run, data):
-    ev = dict(step=run['step'], time=round(run['elapsed'], 3), **evaluate(run['p'], data))
+    "Evaluate into the history, under the guard of the updates: a non-finite value or metric is a FloatingPointError."
+    ev = dict(step=run['step'], time=round(run['elapsed'], 3), **_guarded(run['step'], evaluate, run['p'], data))
+    if not all(math.isfinite(v) for k, v in ev.items() if k not in ('step', 'time')):
+        raise FloatingPointError(f"step {run['step']}: non-finite held-out metric {_metric_line(ev)}")
     run['history']['eval'].append(ev)
     return ev
 
@@ -392,28 +404,30 @@ def train(run:dict,            # from `init_run` or `load_checkpoint`
     ckpt = None if ckpt is None else _check_path('ckpt', ckpt)
     stop_after, progress = None if stop_after is None else check_int('stop_after', stop_after), check_flag('progress', progress)
     last = min(c['steps'], run['step'] + stop_after) if stop_after else c['steps']
-    run = dict(run, history={k: (list(v) if isinstance(v, list) else v) for k, v in run['history'].items()}, interrupted=False)
+    run = dict(run, config=c, history={k: (list(v) if isinstance(v, list) else v) for k, v in run['history'].items()}, interrupted=False)
     t0, el0, saved = time.perf_counter(), run['elapsed'], None
     bar = tqdm(total=c['steps'], initial=run['step'], disable=not progress, unit='step', dynamic_ncols=True, leave=True)
     try:
-        while run['step'] < last:
-            elapsed = el0 + time.perf_counter() - t0
-            if c['time_budget'] and elapsed >= c['time_budget']: break
-            new, rec = _train_step(run, data, elapsed)
-            run = new                                                        # the only place the state changes
-            if rec is None: continue
-            _record(run, rec); bar.update(1)
-            if run['step'] % 10 == 0: bar.set_postfix({f"train {_CURVES[c['task']][2]}": f"{rec['loss'] * _CURVES[c['task']][1]:.3f}"}, refresh=False)
-            if run['step'] % c['eval_every'] == 0:
-                ev = _evaluate_into(run, data); bar.write(f"step {run['step']}: {_metric_line(ev)}") if progress else None
-                if ckpt: save_checkpoint(run, ckpt); saved = run['step']
-    except KeyboardInterrupt: run['interrupted'] = True
+        try:
+            while run['step'] < last:
+                elapsed = el0 + time.perf_counter() - t0
+                if c['time_budget'] and elapsed >= c['time_budget']: break
+                new, rec = _train_step(run, data, elapsed)
+                run = new                                                    # the only place the state changes
+                if rec is None: continue
+                _record(run, rec); bar.update(1)
+                if run['step'] % 10 == 0: bar.set_postfix({f"train {_CURVES[c['task']][2]}": f"{rec['loss'] * _CURVES[c['task']][1]:.3f}"}, refresh=False)
+                if run['step'] % c['eval_every'] == 0:
+                    ev = _evaluate_into(run, data); bar.write(f"step {run['step']}: {_metric_line(ev)}") if progress else None
+                    if ckpt: save_checkpoint(run, ckpt); saved = run['step']
+        except KeyboardInterrupt: run['interrupted'] = True
+        run['elapsed'] = el0 + time.perf_counter() - t0
+        if not run['history']['eval'] or run['history']['eval'][-1]['step'] != run['step']: _evaluate_into(run, data)   # the final one
     except FloatingPointError as e:
-        kept = (f"the last good checkpoint {ckpt} is kept" + (f" (step {saved})" if saved is not None else "")) if ckpt else "no checkpoint path was given"
+        kept = (f"the last good checkpoint {ckpt} is kept" + (f" (step {saved})" if saved is not None else "") if ckpt and ckpt.exists()
+                else "no checkpoint was written" if ckpt else "no checkpoint path was given")
         raise FloatingPointError(f"{e}; training stopped, {kept}") from None
     finally: bar.close()
-    run['elapsed'] = el0 + time.perf_counter() - t0
-    if not run['history']['eval'] or run['history']['eval'][-1]['step'] != run['step']: _evaluate_into(run, data)
     if ckpt: save_checkpoint({k: v for k, v in run.items() if k != 'interrupted'}, ckpt)
     return run
 
@@ -484,7 +498,10 @@ def sample(p:dict,              # parameters of a character model (n_in = n_out 
     ys, cache = rnn_forward(p, ids[:, None])
     y, h, out = ys[-1].astype(np.float64), cache['hs'][-1], []
     for _ in range(n):
-        q = np.exp(log_softmax(y[0] / temperature))                                    # (58)
-        out.append(min(int(np.searchsorted(np.cumsum(q), rng.random() * q.sum(), side='right')), len(q) - 1))
+        with np.errstate(over='ignore'): z = y[0] / temperature                        # (58)
+        if np.isfinite(z).all() or not np.isfinite(y).all():                          # log_softmax refuses non-finite outputs
+            q = np.exp(log_softmax(z))
+            out.append(min(int(np.searchsorted(np.cumsum(q), rng.random() * q.sum(), side='right')), len(q) - 1))
+        else: out.append(int(np.argmax(y[0])))                                     # y / tau overflowed: the limit tau -> 0, the most likely
         _, h, y = _cell(p, np.array(out[-1:]), h); y = y.astype(np.float64)
     return decode(out, vocab)

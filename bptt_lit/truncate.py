@@ -8,18 +8,14 @@ __all__ = ['draw_tbptt', 'truncated_block', 'tbptt', 'random_truncation_grad']
 # %% ../nbs/06_truncate.ipynb #f27b0b74
 import numpy as np
 import matplotlib.pyplot as plt
-from .unfold import check_inputs, _as_array
-from .forward import rnn_forward, rnn_loss, check_loss_args
-from .backward import _deltas, _param_grads
+from .unfold import check_inputs, check_int, check_number, _as_array
+from .forward import rnn_forward, rnn_loss, check_loss_args, _check_loss_args
+from .backward import _deltas, _param_grads, _refuse_overflow
 
 # %% ../nbs/06_truncate.ipynb #df5db0cd
-def _check_steps(name, k):
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1: raise ValueError(f"{name}: expected a positive integer, got {k!r}")
-    return int(k)
-
 def _check_k(k1, k2):
-    k1 = _check_steps('k1', k1)
-    k2 = k1 if k2 is None else _check_steps('k2', k2)
+    k1 = check_int('k1', k1)
+    k2 = k1 if k2 is None else check_int('k2', k2)
     if k2 < k1: raise ValueError(f"k2: expected an integer >= k1 = {k1} (the backward window holds the block), got {k2}")
     return k1, k2
 
@@ -30,7 +26,7 @@ def draw_tbptt(T:int,            # length of the stream
                **kwargs,         # passed to `plt.subplots` when `ax` is None
               ):
     "Timeline of TBPTT(k1, k2): per update point t, the loss steps (t-k1, t] inside the backward window (t-k2, t]."
-    T, (k1, k2) = _check_steps('T', T), _check_k(k1, k2)
+    T, (k1, k2) = check_int('T', T), _check_k(k1, k2)
     if ax is None: _, ax = plt.subplots(figsize=kwargs.pop('figsize', (6, 3)), **kwargs)
     ts = [*range(k1, T, k1), T]
     for i, t in enumerate(ts):
@@ -60,12 +56,14 @@ def truncated_block(p:dict,          # parameters
     ys, cache = rnn_forward(p, xs, h0)                                      # (5)-(7) from the constant h_s
     T = len(ys)
     targets, mask = check_loss_args(ys, targets, loss, mask)
-    n_loss = _check_steps('n_loss', n_loss)
+    n_loss = check_int('n_loss', n_loss)
     if n_loss > T: raise ValueError(f"n_loss: expected at most the window's T = {T} steps, got {n_loss}")
     L, dys_block = rnn_loss(ys[T - n_loss:], targets[T - n_loss:], loss, mask[T - n_loss:])
     dys = np.zeros_like(ys); dys[T - n_loss:] = dys_block                  # (33) no loss before the block
     das = _deltas(p, dys, cache['hs'])                                      # (11)-(12), stops at h_s
-    return L, _param_grads(p, dys, cache['xs'], cache['hs'], das), cache['hs']   # (13)-(14)
+    g = _param_grads(p, dys, cache['xs'], cache['hs'], das)                 # (13)-(14)
+    _refuse_overflow('the loss and gradients', {'L': L, **{f"grads[{k!r}]": v for k, v in g.items()}})   # as bptt does
+    return L, g, cache['hs']
 
 # %% ../nbs/06_truncate.ipynb #597dd3eb
 def _check_stream(p, xs, targets, h0, loss, mask, chunk=1024):
@@ -80,7 +78,7 @@ def _check_stream(p, xs, targets, h0, loss, mask, chunk=1024):
     for s in range(0, T, chunk):
         try:
             check_inputs(p, xs[s:s + chunk], h0)
-            check_loss_args(ys_like[:min(chunk, T - s)], targets[s:s + chunk], loss, None if mask is None else mask[s:s + chunk])
+            _check_loss_args(ys_like[:min(chunk, T - s)], targets[s:s + chunk], loss, None if mask is None else mask[s:s + chunk])   # ys_like is not data: only its shape and dtype count
         except (ValueError, TypeError) as e:
             if T <= chunk: raise
             raise type(e)(f"{e} (in steps {s + 1}..{min(s + chunk, T)} of {T})") from None
@@ -131,8 +129,10 @@ def random_truncation_grad(p:dict,          # parameters
                           )->tuple:         # (L, an unbiased estimate of the gradient, h_T)
     "Randomized truncation, eqs. (35)-(36): cut each backward link with prob. 1 - keep, scale surviving ones by 1/keep."
     if not isinstance(rng, np.random.Generator): raise TypeError(f"rng: expected a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
-    if isinstance(keep, bool) or not isinstance(keep, (int, float, np.number)) or not 0 < keep <= 1: raise ValueError(f"keep: expected a probability in (0, 1], got {keep!r}")
+    keep = check_number('keep', keep, 0, 1)                                  # a probability in (0, 1]
     ys, cache = rnn_forward(p, xs, h0)
     L, dys = rnn_loss(ys, targets, loss, mask)
     links = rng.random(len(ys) - 1) < keep                                  # (35) xi_s != 0, s = 2..T
-    return L, _gated_grads(p, dys, cache['xs'], cache['hs'], links, keep), cache['hs'][-1]
+    g = _gated_grads(p, dys, cache['xs'], cache['hs'], links, keep)
+    _refuse_overflow('the loss and gradients', {'L': L, **{f"grads[{k!r}]": v for k, v in g.items()}})   # as bptt does
+    return L, g, cache['hs'][-1]

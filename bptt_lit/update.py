@@ -9,7 +9,7 @@ __all__ = ['OPTIMIZERS', 'Optimizer', 'sgd', 'adagrad', 'rmsprop', 'adam', 'make
 import inspect
 from typing import NamedTuple, Callable
 import numpy as np
-from .unfold import check_finite
+from .unfold import check_finite, check_number, check_flag
 
 # %% ../nbs/04_update.ipynb #c4d9d04c
 class Optimizer(NamedTuple):
@@ -20,25 +20,16 @@ class Optimizer(NamedTuple):
     step: Callable  # step(p, grads, state) -> (new p, new state)
 
 # %% ../nbs/04_update.ipynb #358a251c
-def _positive(name, v):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) or not (np.isfinite(v) and v > 0):
-        raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
-    return float(v)
-
-def _fraction(name, v):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 <= v < 1:
-        raise ValueError(f"{name}: expected a number in [0, 1), got {v!r}")
-    return float(v)
-
 def _keys_error(name, p, got):
     return ValueError(f"{name}: expected the keys of p {sorted(p)}, got missing {sorted(set(p) - set(got))} and unexpected {sorted(set(got) - set(p), key=str)}")
 
-def _check_arrays(name, d):
+def _check_arrays(name, d, finite=True):
+    "A non-empty dict of float arrays (and, if `finite`, of finite values); errors name `name[key]`."
     if not isinstance(d, dict) or not d: raise TypeError(f"{name}: expected a non-empty dict of float arrays, got {type(d).__name__} {d if isinstance(d, dict) else ''}")
     for k, v in d.items():
         if not isinstance(v, np.ndarray) or v.dtype.kind != 'f':
             raise TypeError(f"{name}[{k!r}]: expected a float numpy array, got {type(v).__name__}{' of dtype ' + str(v.dtype) if hasattr(v, 'dtype') else ''}")
-        check_finite(f"{name}[{k!r}]", v)
+        if finite: check_finite(f"{name}[{k!r}]", v)
 
 def _check_grads(p, grads):
     "Validate `grads` against `p`; return them in the parameters' dtypes."
@@ -65,6 +56,8 @@ def _check_state(name, slots, p, state):
         for k in p:
             if not isinstance(d[k], np.ndarray) or d[k].shape != p[k].shape:
                 raise ValueError(f"state[{s!r}][{k!r}]: expected an array of shape {p[k].shape} (from p), got {type(d[k]).__name__} of shape {np.shape(d[k])}")
+            if d[k].dtype != p[k].dtype: raise TypeError(f"state[{s!r}][{k!r}]: expected dtype {p[k].dtype} (from p), got {d[k].dtype}")
+            check_finite(f"state[{s!r}][{k!r}]", d[k])
     return int(c)
 
 # %% ../nbs/04_update.ipynb #ae60b297
@@ -77,9 +70,14 @@ def _optimizer(name, hyper, slots, update):
         _check_arrays('p', p)
         grads = _check_grads(p, grads)
         k = _check_state(name, slots, p, state) + 1
-        new_p, new_slots = update(p, grads, state, k)
+        with np.errstate(over='ignore', invalid='ignore'): new_p, new_slots = update(p, grads, state, k)
         as_arrays = lambda d: {n: np.asarray(v) for n, v in d.items()}      # 0-d results stay arrays
-        return as_arrays(new_p), {'count': np.array(k), **{s: as_arrays(d) for s, d in new_slots.items()}}
+        new_p, new_slots = as_arrays(new_p), {s: as_arrays(d) for s, d in new_slots.items()}
+        bad = [f"p[{n!r}]" for n, v in new_p.items() if not np.isfinite(v).all()] + \
+              [f"state[{s!r}][{n!r}]" for s, d in new_slots.items() for n, v in d.items() if not np.isfinite(v).all()]
+        if bad: raise ValueError(f"grads: expected finite values after the {name} step, got non-finite {', '.join(bad)}: "
+                                 "the floats overflowed (lr or gradient too large)")
+        return new_p, {'count': np.array(k), **new_slots}
     return Optimizer(name, hyper, init, step)
 
 # %% ../nbs/04_update.ipynb #4eb6b69c
@@ -88,9 +86,8 @@ def sgd(lr:float,            # learning rate eta > 0
         nesterov:bool=False, # Nesterov's look-ahead (needs momentum > 0)
        )->Optimizer:         # state {'count'}, plus {'velocity'} with momentum
     "Gradient descent, plain or with (Nesterov) momentum, eqs. (19)-(21)."
-    lr, mu = _positive('lr', lr), _fraction('momentum', momentum)
-    if not isinstance(nesterov, (bool, np.bool_)): raise TypeError(f"nesterov: expected a bool, got {nesterov!r}")
-    if nesterov and not mu: raise ValueError("nesterov: expected momentum > 0 with nesterov=True, got momentum=0.0")
+    lr, mu = check_number('lr', lr), check_number('momentum', momentum, 0, 1, closed='left')
+    if check_flag('nesterov', nesterov) and not mu: raise ValueError("nesterov: expected momentum > 0 with nesterov=True, got momentum=0.0")
     def update(p, g, s, k):
         if not mu: return {n: p[n] - lr * g[n] for n in p}, {}             # (19)
         v = {n: mu * s['velocity'][n] + g[n] for n in p}                    # (20) velocity
@@ -103,7 +100,7 @@ def adagrad(lr:float,         # learning rate eta > 0 (min-char-rnn uses 0.1)
             eps:float=1e-8,   # > 0, added to the sum of squares inside the square root
            )->Optimizer:      # state {'count', 'sum_sq'}
     "Adagrad as in min-char-rnn, eq. (22)."
-    lr, eps = _positive('lr', lr), _positive('eps', eps)
+    lr, eps = check_number('lr', lr), check_number('eps', eps)
     def update(p, g, s, k):
         G = {n: s['sum_sq'][n] + g[n] ** 2 for n in p}                         # (22) sum of squares
         return {n: p[n] - lr * g[n] / np.sqrt(G[n] + eps) for n in p}, {'sum_sq': G}
@@ -115,7 +112,7 @@ def rmsprop(lr:float,          # learning rate eta > 0
             eps:float=1e-8,    # > 0, added to the root
            )->Optimizer:       # state {'count', 'mean_sq'}
     "RMSProp: steps scaled by a running root-mean-square of the gradient, eq. (23)."
-    lr, decay, eps = _positive('lr', lr), _fraction('decay', decay), _positive('eps', eps)
+    lr, decay, eps = check_number('lr', lr), check_number('decay', decay, 0, 1, closed='left'), check_number('eps', eps)
     def update(p, g, s, k):
         S = {n: decay * s['mean_sq'][n] + (1 - decay) * g[n] ** 2 for n in p}  # (23) average of squares
         return {n: p[n] - lr * g[n] / (np.sqrt(S[n]) + eps) for n in p}, {'mean_sq': S}
@@ -128,7 +125,8 @@ def adam(lr:float=1e-3,    # learning rate eta > 0
          eps:float=1e-8,   # > 0, added to the root
         )->Optimizer:      # state {'count', 'm', 'v'}
     "Adam with bias correction (Kingma & Ba, Algorithm 1), eq. (24)."
-    lr, b1, b2, eps = _positive('lr', lr), _fraction('b1', b1), _fraction('b2', b2), _positive('eps', eps)
+    lr, b1, b2 = check_number('lr', lr), check_number('b1', b1, 0, 1, closed='left'), check_number('b2', b2, 0, 1, closed='left')
+    eps = check_number('eps', eps)
     def update(p, g, s, k):
         m = {n: b1 * s['m'][n] + (1 - b1) * g[n] for n in p}                  # (24) first moment
         v = {n: b2 * s['v'][n] + (1 - b2) * g[n] ** 2 for n in p}             # (24) second moment
@@ -143,6 +141,7 @@ def make_optimizer(name:str, # 'sgd', 'adagrad', 'rmsprop' or 'adam'
                    **hyper,  # that optimizer's keyword arguments, e.g. lr=0.1, momentum=0.9
                   )->Optimizer:
     "Build an optimizer by name."
+    if not isinstance(name, str): raise TypeError(f"name: expected an optimizer name, one of {list(OPTIMIZERS)}, got {type(name).__name__} {name!r}")
     if name not in OPTIMIZERS: raise ValueError(f"name: expected one of {list(OPTIMIZERS)}, got {name!r}")
     allowed = list(inspect.signature(OPTIMIZERS[name]).parameters)
     unknown = sorted(set(hyper) - set(allowed))

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import ipywidgets as widgets
 from .unfold import init_rnn, check_inputs, spectral_radius, check_int, check_number, check_seed, check_finite, _as_array
 from .forward import rnn_loss
+from .backward import _refuse_overflow
 from .sum_over_time import plot_sensitivity
 
 # %% ../nbs/07_vanishing_exploding.ipynb #cd63eabb
@@ -45,13 +46,16 @@ def gradient_norms(p:dict,                  # parameters
     f, df = _check_nonlinearity(nonlinearity)
     xs, h0 = check_inputs(p, xs, h0)
     As, hs = _forward_nl(p, xs, h0, f)
-    _, dys = rnn_loss(hs @ p['Why'] + p['by'], targets, loss, mask)             # (3), (8)
+    ys = hs @ p['Why'] + p['by']                                                  # (3)
+    _refuse_overflow('the states hs and outputs ys', {'hs': hs, 'ys': ys})        # e.g. linear with rho > 1
+    _, dys = rnn_loss(ys, targets, loss, mask)                                    # (8)
     direct, D, T = dys @ p['Why'].T, df(As, hs), len(As)                          # dL_t/dh_t (T, B, H); f'(a_t)
     S, G = np.zeros((T, T)), np.zeros((T, *direct.shape[1:]), direct.dtype)       # G[t] = dL_t/dh_s for the current s
     for s in range(T - 1, -1, -1):                                                # G[t] = 0 for t < s: work on G[s:]
         G[s] += direct[s]                                                         # L_s starts at h_s
         S[s:, s] = np.linalg.norm(G[s:], axis=(1, 2))
         G[s:] = (G[s:] * D[s]) @ p['Whh'].T                                       # (41) one step back, every t at once
+    _refuse_overflow('the gradient norms S', {'S': S})                           # the chains (38) past the float range
     return S
 
 # %% ../nbs/07_vanishing_exploding.ipynb #f1895822
