@@ -222,8 +222,6 @@ def _clip(g, c):
     norm = global_norm(g)
     return (clip_by_value(g, c['clip_at']) if c['clip'] == 'value' and math.isfinite(norm) else g), norm
 
-def _finite(d): return all(np.isfinite(v).all() for v in d.values())
-
 def _guarded(step, f, *args):
     "Run a stage; its refusal of non-finite values (a ValueError from `check_finite`) becomes a FloatingPointError."
     try:
@@ -256,7 +254,6 @@ def _train_step(run, data, elapsed):
     lr = _lr_at(c, _progress(run, elapsed))
     opt = OPTIMIZERS[c['optimizer']](lr=lr, **c['opt_hyper'])                          # make_config checked the hyperparameters
     new['p'], new['opt_state'] = _guarded(run['step'] + 1, opt.step, p, g, run['opt_state'])
-    if not _finite(new['p']): raise FloatingPointError(f"step {run['step'] + 1}: the update made parameters non-finite (learning rate {lr:g} too large?)")
     new['step'] = run['step'] + 1
     return new, dict(loss=L / n, grad_norm=norm, lr=lr)
 
