@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['STAGES', 'arrows', 'boxes', 'draw_bptt_graph', 'draw_pipeline']
 
-# %% ../nbs/00b_overview.ipynb #95f0e188
+# %% ../nbs/00b_overview.ipynb #04c637f4
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch
 from matplotlib.text import Annotation
 from .checks import check_int
 
-# %% ../nbs/00b_overview.ipynb #6690638e
+# %% ../nbs/00b_overview.ipynb #642fa077
 def _box(ax, xy, text, color, w=.9, h=.55, gid='node', fontsize=10, **kw):
     "A rounded box centred at `xy` holding `text`, tagged `gid`."
     x, y = xy
@@ -35,7 +35,7 @@ def boxes(ax, gid:str)->list:
     "The boxes of kind `gid` drawn on `ax` by this module's figures."
     return [b for b in ax.patches if b.get_gid() == gid]
 
-# %% ../nbs/00b_overview.ipynb #e594cc63
+# %% ../nbs/00b_overview.ipynb #36670f97
 def draw_bptt_graph(T:int=5,      # number of unrolled steps
                     k2:int=None,  # truncation: cut every backward path at h_{T-k2}; None: full BPTT
                     ax=None,      # matplotlib axes, or None for a new figure
@@ -90,7 +90,7 @@ def draw_bptt_graph(T:int=5,      # number of unrolled steps
     ax.set_title('BPTT on the unrolled graph' + trunc, fontsize=11)
     return ax
 
-# %% ../nbs/00b_overview.ipynb #2c5b2c52
+# %% ../nbs/00b_overview.ipynb #1e7165ba
 STAGES = (('forward', '01 forward', 'rnn_forward'),                # eqs (1)-(3), (5)-(7)
           ('loss', '01 forward', 'rnn_loss'),                      # (8)-(10)
           ('error signal $\\delta_t$', '02 backward', 'deltas, bptt'),  # (11)-(12)
