@@ -259,7 +259,7 @@ JS_UPDATED = '''({path, mid, before}) => {
   const root = document.querySelector(`[data-bptt-model="${mid}"]`);
   const err = [...root.querySelectorAll('.widget-output [data-mime-type="application/vnd.jupyter.stderr"]')]
     .find(e => !e.hasAttribute('data-bptt-seen'));
-  if (err) return 'error: ' + err.textContent.trim().slice(-300);
+  if (err) return 'error in the widget: ' + err.textContent.trim().split('\n').filter(l => l.trim()).pop().slice(0, 300);
   const img = root.querySelector('.widget-output img');
   if (!img || img.src === before || !img.complete || img.naturalWidth === 0) return false;
   const k = window.__bptt[path].sessionContext.session.kernel;
@@ -400,7 +400,7 @@ def render_check(run, rel):
               json.dumps({k: r[k] for k in ('errors', 'mathErrors', 'rawTex', 'badImages', 'timeout') if r.get(k)})[:600])
     check(ok, f'{rel}: renders, no error output, no MathJax error', detail)
 
-def drive_widget(run, nbname, mid, fails_before):
+def drive_widget(run, nbname, mid):
     "Move every control of one interactive; after each move check page against kernel and the chapter's claims."
     page, stem = run.page, Path(nbname).stem
     st = run.state(mid)
@@ -433,7 +433,9 @@ def drive_widget(run, nbname, mid, fails_before):
         tag = f"{k:02d}-{label}-{move}-{want:.3g}" if not isinstance(want, str) else f'{k:02d}-{label}-{want}'
         shots.append(run.shot(mid, f'{stem}-{name}-{re.sub(r"[^A-Za-z0-9_.=-]+", "_", tag)}.png'))
         if outcome != 'ok':
-            check(False, what, f'the figure did not update: {outcome}'); continue
+            check(False, what, f'the figure did not update: {outcome}')
+            prev = run.state(mid, render=False)   # judge the next move from where the controls are now
+            continue
         st, shown = run.state(mid), run.js(JS_SHOWN, mid)
         c1, s = st['controls'][label], st['summary']
         problems = []
@@ -463,7 +465,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--break', dest='brk', action='store_true', help='inject a callback that raises once rho > 1')
     ap.add_argument('--artifacts', default=str(ROOT / '.ci' / 'artifacts' / 'browser'), help='screenshots go here')
-    ap.add_argument('--chromium', default=os.environ.get('CHROMIUM', shutil.which('chromium') or '/usr/bin/chromium'))
+    ap.add_argument('--chromium', default=os.environ.get('CHROMIUM', shutil.which('chromium') or '/usr/bin/chromium'),
+                    help="the browser's executable (env CHROMIUM); 'playwright' for Playwright's own build")
     ap.add_argument('--timeout', type=float, default=60, help='seconds for any one wait')
     ap.add_argument('--keep', action='store_true', help='keep the temporary folder (server log, notebooks)')
     a = ap.parse_args()
@@ -484,7 +487,8 @@ def main():
         server, url, token = start_jupyter(tmp, nbs, log_f)
         print(f'  JupyterLab at {url} (pid {server.pid}), {time.monotonic() - start:.1f} s', flush=True)
         pw = sync_playwright().start()
-        browser = pw.chromium.launch(executable_path=a.chromium, headless=True,
+        exe = {} if a.chromium == 'playwright' else {'executable_path': a.chromium}
+        browser = pw.chromium.launch(**exe, headless=True,
                                      args=['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'])
         page = browser.new_page(viewport={'width': 1280, 'height': 1000})
         page_errors = []
@@ -512,7 +516,7 @@ def main():
             run.kernel(KERNEL_HELPER)
             for m in live:
                 run.wait(JS_UPDATED, {'path': rel, 'mid': m['model_id'], 'before': None}, 'the first figure')
-                drive_widget(run, rel, m['model_id'], 0)
+                drive_widget(run, rel, m['model_id'])
         for nbp in chapters:
             if nbp in with_widgets: continue
             rel = str(nbp.relative_to(nbs))
