@@ -28,11 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
 
 # ---------------------------------------------------------------------------------------------- reporting
-RESULTS = []   # (ok, name, detail)
+RESULTS, T0 = [], time.monotonic()   # (ok, name, detail); the start
 
 def check(ok, name, detail=''):
     RESULTS.append((bool(ok), name, detail))
-    print(f"  {'ok  ' if ok else 'FAIL'} {name}" + (f" -- {detail}" if detail else ''), flush=True)
+    print(f"  {'ok  ' if ok else 'FAIL'} {time.monotonic() - T0:5.1f}s {name}" + (f" -- {detail}" if detail else ''), flush=True)
     return bool(ok)
 
 # ---------------------------------------------------------------------------------------- the notebooks
@@ -199,6 +199,18 @@ JS_RUN_UPTO = '''async ({path, upto}) => {
   await app.commands.execute('notebook:run-cell');
 }'''
 
+# true once every widget output up to cell `upto` has its view in the DOM (widget views render asynchronously)
+JS_WIDGETS_SHOWN = '''({path, upto}) => {
+  const nb = window.__bptt[path].content;
+  return nb.widgets.slice(0, upto + 1).every(cell => cell.model.type !== 'code' ||
+    [...Array(cell.model.outputs.length).keys()].every(j => {
+      const d = cell.model.outputs.get(j).toJSON().data || {};
+      if (!d['application/vnd.jupyter.widget-view+json']) return true;
+      const node = cell.outputArea.widgets[j] && cell.outputArea.widgets[j].node;
+      return !!node && !!node.querySelector('.widget-interact, .widget-box, .widget-inline-hbox');
+    }));
+}'''
+
 JS_IDLE = '''(path) => { const k = window.__bptt[path].sessionContext.session?.kernel; return !!k && k.status === 'idle'; }'''
 
 JS_RUN_REPORT = '''({path, upto}) => {
@@ -237,9 +249,30 @@ JS_EXEC = '''async ({path, code}) => {
   return res;
 }'''
 
+# the DOM root of the interactive with model id `mid`, found afresh from the cells' outputs each time (views
+# can be re-created), and tagged so that Playwright's locators find it
+JS_ROOT_HELPER = '''() => { window.__bpttRoot = (mid) => {
+  for (const w of Object.values(window.__bptt || {}))
+    for (const cell of w.content.widgets) {
+      if (cell.model.type !== 'code') continue;
+      for (let j = 0; j < cell.model.outputs.length; j++) {
+        const v = (cell.model.outputs.get(j).toJSON().data || {})['application/vnd.jupyter.widget-view+json'];
+        const node = v && v.model_id === mid && cell.outputArea.widgets[j] && cell.outputArea.widgets[j].node;
+        const root = node && node.querySelector('.widget-interact');
+        if (root) {
+          document.querySelectorAll(`[data-bptt-model="${mid}"]`).forEach(e => e !== root && e.removeAttribute('data-bptt-model'));
+          root.setAttribute('data-bptt-model', mid); return root;
+        }
+      }
+    }
+  return null;
+}; }'''
+
+JS_TAG = '''(mid) => !!window.__bpttRoot(mid)'''
+
 # what the page shows for one interactive: each control's readout or selection, and the figure
 JS_SHOWN = '''(mid) => {
-  const root = document.querySelector(`[data-bptt-model="${mid}"]`), out = {controls: {}, img: null};
+  const root = window.__bpttRoot(mid), out = {controls: {}, img: null};
   if (!root) return null;
   for (const el of root.querySelectorAll('.widget-inline-hbox')) {
     const label = el.querySelector('.widget-label'); if (!label) continue;
@@ -256,17 +289,18 @@ JS_SHOWN = '''(mid) => {
 
 # after a move: wait for a new, fully loaded figure and an idle kernel, or for a new error in the widget
 JS_UPDATED = '''({path, mid, before}) => {
-  const root = document.querySelector(`[data-bptt-model="${mid}"]`);
+  const root = window.__bpttRoot(mid);
+  if (!root) return false;
   const err = [...root.querySelectorAll('.widget-output [data-mime-type="application/vnd.jupyter.stderr"]')]
     .find(e => !e.hasAttribute('data-bptt-seen'));
-  if (err) return 'error in the widget: ' + err.textContent.trim().split('\n').filter(l => l.trim()).pop().slice(0, 300);
+  if (err) return 'error in the widget: ' + err.textContent.trim().split('\\n').filter(l => l.trim()).pop().slice(0, 300);
   const img = root.querySelector('.widget-output img');
   if (!img || img.src === before || !img.complete || img.naturalWidth === 0) return false;
   const k = window.__bptt[path].sessionContext.session.kernel;
   return k.status === 'idle' ? 'ok' : false;
 }'''
 
-JS_MARK_SEEN = '''(mid) => document.querySelector(`[data-bptt-model="${mid}"]`)
+JS_MARK_SEEN = '''(mid) => window.__bpttRoot(mid)
   .querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]').forEach(e => e.setAttribute('data-bptt-seen', ''))'''
 
 # defined once in the kernel (outside the chapter's cells): the state of an interactive, and a fresh render
@@ -369,7 +403,8 @@ class Run:
 
     def wait(self, code, arg, what):
         try: return self.page.wait_for_function(code, arg=arg, timeout=self.timeout, polling=50).json_value()
-        except Exception as e: raise RuntimeError(f'timed out waiting for {what}') from e
+        except PWTimeout as e: raise RuntimeError(f'timed out waiting for {what}') from e
+        except Exception as e: raise RuntimeError(f'waiting for {what}: {str(e).splitlines()[0]}') from e
 
     def kernel(self, code):
         res = self.js(JS_EXEC, {'path': self.path, 'code': code})
@@ -382,8 +417,13 @@ class Run:
         st['png'] = res['pngs'][-1] if res['pngs'] else None
         return st
 
+    def locate(self, mid):
+        if not self.js(JS_TAG, mid): raise RuntimeError(f'widget {mid} is not on the page')
+        return self.page.locator(f'[data-bptt-model="{mid}"]')
+
     def shot(self, mid, name):
         f = self.art / name
+        self.locate(mid)
         self.page.locator(f'[data-bptt-model="{mid}"]').screenshot(path=str(f))
         return f.name
 
@@ -423,7 +463,7 @@ def drive_widget(run, nbname, mid):
         want = expected_value(c0, move)
         before = run.js(JS_SHOWN, mid)['img']
         run.js(JS_MARK_SEEN, mid)
-        ctl = page.locator(f'[data-bptt-model="{mid}"] .widget-inline-hbox').filter(
+        ctl = run.locate(mid).locator('.widget-inline-hbox').filter(
             has=page.locator('.widget-label', has_text=re.compile(rf'^\s*{re.escape(label)}\s*$')))
         if c0['cls'] in ('Dropdown', 'Select'): ctl.locator('select').select_option(label=move)
         else: ctl.locator('.noUi-handle, .ui-slider-handle').first.press(move)
@@ -470,7 +510,10 @@ def main():
     ap.add_argument('--timeout', type=float, default=60, help='seconds for any one wait')
     ap.add_argument('--keep', action='store_true', help='keep the temporary folder (server log, notebooks)')
     a = ap.parse_args()
-    from playwright.sync_api import sync_playwright
+    for sig in (signal.SIGTERM, signal.SIGHUP):   # killed (a CI timeout): still clean up, in `finally`
+        signal.signal(sig, lambda n, _: sys.exit(128 + n))
+    global PWTimeout
+    from playwright.sync_api import sync_playwright, TimeoutError as PWTimeout
     start = time.monotonic()
     art = Path(a.artifacts); shutil.rmtree(art, ignore_errors=True); art.mkdir(parents=True)
     tmp = Path(tempfile.mkdtemp(prefix='bptt-browser-'))
@@ -493,9 +536,10 @@ def main():
         page = browser.new_page(viewport={'width': 1280, 'height': 1000})
         page_errors = []
         page.on('pageerror', lambda e: page_errors.append(str(e)))
-        page.goto(f'{url}/lab/workspaces/bptt-browser-test?reset&token={token}')
+        page.goto(f'{url}/lab/workspaces/bptt-browser-test?reset&token={token}', timeout=a.timeout * 1000)
         page.wait_for_function('() => window.jupyterapp && window.jupyterapp.started !== undefined', timeout=a.timeout * 1000)
         page.evaluate('() => window.jupyterapp.restored')
+        page.evaluate(JS_ROOT_HELPER)
         kernel_id = None
         for nbp in with_widgets:   # run first: its kernel is then shared by the notebooks only rendered
             rel = str(nbp.relative_to(nbs))
@@ -508,6 +552,8 @@ def main():
             t0 = time.monotonic()
             run.js(JS_RUN_UPTO, {'path': rel, 'upto': upto})
             run.wait(JS_IDLE, rel, 'the kernel to be idle')
+            try: run.wait(JS_WIDGETS_SHOWN, {'path': rel, 'upto': upto}, 'the widgets to show')
+            except RuntimeError as e: print(f'  {e}')   # reported just below, with the cells' errors
             rep = run.js(JS_RUN_REPORT, {'path': rel, 'upto': upto})
             check(not rep['errors'] and not rep['notRun'], f'{rel}: cells 0..{upto} run in the kernel',
                   f'{time.monotonic() - t0:.1f} s' if not rep['errors'] else '; '.join(rep['errors'])[:600])
