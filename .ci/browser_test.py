@@ -188,8 +188,6 @@ JS_RENDER_REPORT = '''(path) => {
 JS_IMAGES_LOADED = '''(path) => [...window.__bptt[path].content.node.querySelectorAll('.jp-OutputArea-output img')]
   .every(img => img.complete)'''
 
-JS_CLOSE = '''async (path) => { const w = window.__bptt[path]; delete window.__bptt[path]; w.dispose(); }'''
-
 JS_RUN_UPTO = '''async ({path, upto}) => {
   const app = window.jupyterapp, w = window.__bptt[path], nb = w.content;
   app.shell.activateById(w.id);
@@ -429,16 +427,59 @@ class Run:
 
 def render_check(run, rel):
     "One notebook as a reader opens it: fully rendered, no error output, MathJax without errors."
+    t0 = time.monotonic()
     try:
         run.wait(JS_RENDERED, rel, f'{rel} to render (cells, markdown, MathJax)')
         run.wait(JS_IMAGES_LOADED, rel, f'{rel} images to load')
         r = run.js(JS_RENDER_REPORT, rel)
     except RuntimeError as e:
         r = run.js(JS_RENDER_REPORT, rel); r['timeout'] = str(e)
-    ok = not (r['errors'] or r['mathErrors'] or r['rawTex'] or r['badImages'] or r.get('timeout'))
-    detail = (f"{r['cells']} cells, {r['math']} formulas, {r['images']} images" if ok else
+    r['seconds'] = time.monotonic() - t0
+    render_verdict(rel, r)
+
+# the notebooks that are only rendered, one after the other in a second page (its own renderer process, so
+# on 2 cores it works while the first page drives the widgets); started, not awaited: results in window
+JS_RENDER_JOB = '''async ({paths, timeoutMs}) => {
+  const rendered = RENDERED, imagesLoaded = IMAGES_LOADED, report = REPORT, open = OPEN;
+  const until = async (cond, what) => { const t0 = Date.now();
+    while (!cond()) { if (Date.now() - t0 > timeoutMs) throw new Error('timed out waiting for ' + what);
+                      await new Promise(r => setTimeout(r, 50)); } };
+  window.__renderResults = {}; window.__renderDone = false;
+  (async () => {
+    let kernelId = null;
+    for (const path of paths) {
+      const t0 = Date.now();
+      try {
+        const k = await open({path, kernelId}); kernelId = kernelId || k;   // one kernel for all of them
+        await until(() => rendered(path), path + ' to render (cells, markdown, MathJax)');
+        await until(() => imagesLoaded(path), path + ' images to load');
+        window.__renderResults[path] = report(path);
+      } catch (e) {
+        let r = {}; try { r = report(path); } catch (_) {}
+        window.__renderResults[path] = {...r, timeout: String(e)};
+      }
+      window.__renderResults[path].seconds = (Date.now() - t0) / 1000;
+      try { const w = window.__bptt[path]; delete window.__bptt[path]; w.dispose(); } catch (_) {}
+    }
+    window.__renderDone = true;
+  })();
+}'''.replace('RENDERED', JS_RENDERED).replace('IMAGES_LOADED', JS_IMAGES_LOADED).replace('REPORT', JS_RENDER_REPORT).replace('OPEN', JS_OPEN)
+
+def render_verdict(rel, r):
+    ok = not (r.get('errors') or r.get('mathErrors') or r.get('rawTex') or r.get('badImages') or r.get('timeout'))
+    detail = (f"{r['cells']} cells, {r['math']} formulas, {r['images']} images, {r['seconds']:.1f} s" if ok else
               json.dumps({k: r[k] for k in ('errors', 'mathErrors', 'rawTex', 'badImages', 'timeout') if r.get(k)})[:600])
     check(ok, f'{rel}: renders, no error output, no MathJax error', detail)
+
+def open_lab(browser, url, token, workspace, timeout, errors):
+    "A page with JupyterLab loaded (`window.jupyterapp` exposed, layout restored)."
+    page = browser.new_context(viewport={'width': 1280, 'height': 1000}).new_page()
+    page.on('pageerror', lambda e: errors.append(str(e)))
+    page.goto(f'{url}/lab/workspaces/{workspace}?reset&token={token}', timeout=timeout * 1000)
+    page.wait_for_function('() => window.jupyterapp && window.jupyterapp.started !== undefined', timeout=timeout * 1000)
+    page.evaluate('() => window.jupyterapp.restored')
+    page.evaluate(JS_ROOT_HELPER)
+    return page
 
 def drive_widget(run, nbname, mid):
     "Move every control of one interactive; after each move check page against kernel and the chapter's claims."
@@ -507,7 +548,7 @@ def main():
     ap.add_argument('--artifacts', default=str(ROOT / '.ci' / 'artifacts' / 'browser'), help='screenshots go here')
     ap.add_argument('--chromium', default=os.environ.get('CHROMIUM', shutil.which('chromium') or '/usr/bin/chromium'),
                     help="the browser's executable (env CHROMIUM); 'playwright' for Playwright's own build")
-    ap.add_argument('--timeout', type=float, default=60, help='seconds for any one wait')
+    ap.add_argument('--timeout', type=float, default=90, help='seconds for any one wait')
     ap.add_argument('--keep', action='store_true', help='keep the temporary folder (server log, notebooks)')
     a = ap.parse_args()
     for sig in (signal.SIGTERM, signal.SIGHUP):   # killed (a CI timeout): still clean up, in `finally`
@@ -533,20 +574,16 @@ def main():
         exe = {} if a.chromium == 'playwright' else {'executable_path': a.chromium}
         browser = pw.chromium.launch(**exe, headless=True,
                                      args=['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'])
-        page = browser.new_page(viewport={'width': 1280, 'height': 1000})
         page_errors = []
-        page.on('pageerror', lambda e: page_errors.append(str(e)))
-        page.goto(f'{url}/lab/workspaces/bptt-browser-test?reset&token={token}', timeout=a.timeout * 1000)
-        page.wait_for_function('() => window.jupyterapp && window.jupyterapp.started !== undefined', timeout=a.timeout * 1000)
-        page.evaluate('() => window.jupyterapp.restored')
-        page.evaluate(JS_ROOT_HELPER)
-        kernel_id = None
-        for nbp in with_widgets:   # run first: its kernel is then shared by the notebooks only rendered
+        render_page = open_lab(browser, url, token, 'bptt-render', a.timeout, page_errors)
+        only_rendered = [str(p.relative_to(nbs)) for p in chapters if p not in with_widgets]
+        render_page.evaluate(JS_RENDER_JOB, {'paths': only_rendered, 'timeoutMs': a.timeout * 1000})
+        page = open_lab(browser, url, token, 'bptt-widgets', a.timeout, page_errors)
+        for nbp in with_widgets:
             rel = str(nbp.relative_to(nbs))
             upto = prepare_run_copy(nbp, a.brk)
             run = Run(page, rel, art, a.timeout)
-            k = run.js(JS_OPEN, {'path': rel, 'kernelId': None})   # its own kernel
-            kernel_id = kernel_id or k
+            run.js(JS_OPEN, {'path': rel, 'kernelId': None})   # its own kernel
             render_check(run, rel)
             run.wait(JS_IDLE, rel, 'the kernel to be idle')
             t0 = time.monotonic()
@@ -563,18 +600,15 @@ def main():
             for m in live:
                 run.wait(JS_UPDATED, {'path': rel, 'mid': m['model_id'], 'before': None}, 'the first figure')
                 drive_widget(run, rel, m['model_id'])
-        for nbp in chapters:
-            if nbp in with_widgets: continue
-            rel = str(nbp.relative_to(nbs))
-            run = Run(page, rel, art, a.timeout)
-            run.js(JS_OPEN, {'path': rel, 'kernelId': kernel_id})
-            render_check(run, rel)
-            run.js(JS_CLOSE, rel)
+        # each notebook has its own timeout inside the job; this one only bounds kernel start and opening
+        render_page.wait_for_function('() => window.__renderDone', timeout=(len(only_rendered) + 1) * a.timeout * 1000, polling=100)
+        for rel, r in render_page.evaluate('() => window.__renderResults').items(): render_verdict(rel, r)
         if page_errors: print(f'  note: {len(page_errors)} uncaught page errors: {page_errors[:3]}')
     except Exception as e:
         check(False, 'browser test ran to the end', f'{type(e).__name__}: {e}'.splitlines()[0][:600])
         try:
             if browser: page.screenshot(path=str(art / 'failure-page.png'))
+            if browser: render_page.screenshot(path=str(art / 'failure-render-page.png'))
         except Exception: pass
     finally:
         ours = descendants(os.getpid())
