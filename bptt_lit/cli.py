@@ -8,7 +8,7 @@ __all__ = ['CHECKS', 'random_config', 'run_checks', 'main']
 # %% ../nbs/13_cli.ipynb #75222cab
 import os
 for _var in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'): os.environ.setdefault(_var, '1')   # see "One BLAS thread"
-import sys, io, json, time, argparse, pathlib
+import sys, io, json, math, time, argparse, pathlib
 import numpy as np
 from matplotlib.figure import Figure
 import bptt_lit
@@ -24,6 +24,8 @@ from .memory import bptt_checkpointed
 import autograd.misc.optimizers as ag_opt
 from .train import (make_config, default_config, load_task, init_run, train, load_checkpoint, sample, plot_history,
                             plot_grad_norm, TASKS, _CLIPS, _DTYPES, _atomic_write, _check_run, _check_path, _metric_line)
+from .train import min_text_chars
+from .data import read_text
 
 # %% ../nbs/13_cli.ipynb #4d0525a8
 def random_config(rng:np.random.Generator, # source of randomness
@@ -203,6 +205,8 @@ def _parser():
     ck.add_argument('--seed', type=_COUNT, default=0, help='seed for the configurations (default 0)')
     tr = sub.add_parser('train', help='train a vanilla RNN (default: characters of the Python docs, 100 s)')
     for key, (flag, kw) in _FLAGS.items(): tr.add_argument(flag, dest=key, default=None, **kw)
+    tr.add_argument('--text', metavar='FILE', help="train the character model on a UTF-8 text file "
+                    "('-': standard input; default the Python docs)")
     tr.add_argument('--out', help='run folder (default runs/<date>-<time>-<task>)')
     tr.add_argument('--resume', metavar='CHECKPOINT', help='continue the run saved in CHECKPOINT (only --steps and --time may change)')
     tr.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -240,12 +244,19 @@ def _throughput(run):
     return {'updates_per_s': run['step'] / el, f'{unit.replace(" ", "_")}_per_s': run['tokens'] / el}, \
            f"{run['step']:,} updates in {run['elapsed']:.1f} s: {run['tokens'] / el:,.0f} {unit}/s, {run['step'] / el:,.1f} updates/s"
 
+def _baseline(V):
+    "The held-out loss of the empty model, which gives every one of V characters 1/V: log2 V bits, ln V nats."
+    return {'bpc': math.log2(V), 'nats': math.log(V)}
+
 def _write_run(run, out, text=None):
     "Write metrics.json, loss.png and (text, a sample) sample.txt into the run folder `out`."
     out = pathlib.Path(out)
     final = {k: v for k, v in run['history']['eval'][-1].items()} if run['history']['eval'] else {}
     metrics = dict(config=run['config'], step=run['step'], elapsed=run['elapsed'], tokens=run['tokens'], final=final,
                    throughput=_throughput(run)[0], history=run['history'])
+    if run['config']['task'] == 'text':
+        metrics.update(text=dict(source=run['source'], fingerprint=run['fingerprint'], vocabulary=len(run['vocab'])),
+                       baseline=_baseline(len(run['vocab'])))
     _atomic_write(out / 'metrics.json', lambda f: f.write(json.dumps(metrics, indent=1).encode()))
     fig = Figure(figsize=(11, 3), layout='tight')
     a1, a2 = fig.subplots(1, 2)
@@ -257,7 +268,9 @@ def _write_run(run, out, text=None):
 
 # %% ../nbs/13_cli.ipynb #d3e3b282
 def _describe(c, data, out):
-    if c['task'] == 'text': what = f"text of pydoc_data.topics ({data['n_chars']:,} characters, vocabulary {data['n_in']})"
+    if c['task'] == 'text':
+        src = 'pydoc_data.topics' if data.get('source') is None else data['source']['name']
+        what = f"text of {src} ({data['n_chars']:,} characters, vocabulary {data['n_in']})"
     elif c['task'] == 'adding': what = f"adding problem, T = {c['seq_len']}"
     else: what = f"copy task, {c['length']} of {c['n_symbols']} symbols, delay {c['delay']}"
     k1 = c['k1'] or 'T'; k2 = c['k2'] or k1
@@ -278,13 +291,44 @@ def _resume(args):
     c = dict(run['config'], **{k: getattr(args, k) for k in ('steps', 'time_budget') if getattr(args, k) is not None})
     return dict(run, config=make_config(**c)), pathlib.Path(args.resume).parent
 
+def _read_text_arg(args, c):
+    "The file `--text` names, read and encoded, long enough for the configuration `c`; None without `--text`."
+    if args.text is None: return None
+    if c['task'] != 'text':
+        raise ValueError(f"--text: expected --task text (a text file is a character model's data), got --task {c['task']}")
+    try: t = read_text(args.text, progress=not args.no_progress)
+    except ValueError as e: raise ValueError(_as_flag(str(e), {'path': '--text'})) from None
+    n, w = min_text_chars(c), f"--k2 {c['k2']}" if c['k2'] else f"--k1 {c['k1']}"
+    if t['n_chars'] < n:
+        raise ValueError(f"--text: expected at least {n:,} characters for --batch {c['batch']} and {w} "
+                         f"(a window and its target in every stream, and {c['val_frac']:.0%} held out), "
+                         f"got {t['n_chars']:,} in {t['source']['name']}")
+    return t
+
+def _resume_text(args, run):
+    "The text to resume `run` on: the file it was trained on (same fingerprint), or None for the Python docs."
+    src, fp = run['source'], run['fingerprint']
+    if args.text is None:
+        if src is None: return None
+        raise ValueError(f"--text: expected the file the run was trained on, {src['name']} ({src['bytes']:,} "
+                         f"bytes, fingerprint {fp}), got no --text")
+    t = _read_text_arg(args, run['config'])
+    if t['fingerprint'] != fp:
+        was = f"{src['name']}, fingerprint {fp}" if src else f"the Python docs, fingerprint {fp}"
+        raise ValueError(f"--text: expected the text the run was trained on ({was}), got {t['source']['name']} "
+                         f"with fingerprint {t['fingerprint']}")
+    return t
+
 # %% ../nbs/13_cli.ipynb #31a12e3d
 def _cmd_train(args):
     "`bptt-lit train`: train, evaluate, checkpoint, write the run folder, print a summary and a sample; the exit status."
     try:
-        if args.resume: run, out = _resume(args); data = load_task(run['config']); _check_run(run, data)   # is this Python's text the run's?
+        if args.resume:
+            run, out = _resume(args)
+            data = load_task(run['config'], _resume_text(args, run)); _check_run(run, data)   # the run's text?
         else:
-            c = _config_from_args(args); out = _new_run_folder(args, c); data = load_task(c); run = init_run(c, data)
+            c = _config_from_args(args); out = _new_run_folder(args, c)
+            data = load_task(c, _read_text_arg(args, c)); run = init_run(c, data)
     except ValueError as e: return _fail('train', _as_flag(str(e), {'path': '--resume', 'data': '--resume'}))
     print(_describe(run['config'], data, out) + (f" (resuming at update {run['step']})" if args.resume else ''), flush=True)
     try: run = train(run, data, ckpt=out / 'checkpoint.npz', progress=not args.no_progress)
@@ -293,7 +337,10 @@ def _cmd_train(args):
     _write_run(run, out, text)
     final = run['history']['eval'][-1]
     print(f"{'stopped' if run['interrupted'] else 'done'}: {_throughput(run)[1]}")
-    if 'bpc' in final: print(f"held-out: {final['bpc']:.3f} bits per character")
+    if 'bpc' in final:
+        b, nats = _baseline(len(run['vocab'])), final.get('nats', final['bpc'] * math.log(2))
+        print(f"held-out: {final['bpc']:.3f} bits per character, {nats:.3f} nats per character (the empty model: "
+              f"log2 {len(run['vocab'])} = {b['bpc']:.3f} bits, {b['nats']:.3f} nats)")
     else: print(f"held-out: {_metric_line(final)}")
     if text is not None: print(f"sample (temperature 0.8):\n{text}\n")
     print(f"wrote {out}/: checkpoint.npz, metrics.json, loss.png" + (', sample.txt' if text is not None else ''))
