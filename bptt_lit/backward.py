@@ -20,7 +20,7 @@ def readout_grads(p:dict,  # parameters with 'Why' (H, n_out)
                   dys,     # dL/dy_t (T, B, n_out)
                   per_step:bool=False, # gradients per step (T, ...) instead of summed
                  )->tuple: # ({'Why', 'by'}, dL/dh_t from the outputs (T, B, H))
-    "The readout's gradients, eq. (13), and the output term of (11), for every step at once. Unchecked."
+    "The readout's gradients, eq. (13), and the output term of (11), all steps at once. Unchecked."
     T, B, H = hs.shape
     Y = dys.reshape(T * B, -1)
     if per_step: g = {'Why': np.einsum('tbh,tbo->tho', hs, dys), 'by': dys.sum(1)}
@@ -31,7 +31,7 @@ def deltas(p:dict,     # parameters with 'Whh' (H, H)
            dhs,        # dL/dh_t from the outputs (T, B, H); used as scratch space (overwritten)
            hs,         # states h_0 ... h_T (T+1, B, H)
            dhT=None,   # extra gradient arriving at h_T (B, H), or None
-           scales=None, # None, or (T-1,) factors: scales[t-1] multiplies the link from step t+1 into t
+           scales=None, # None, or (T-1,): scales[t-1] multiplies the link from step t+1 into t
           )->np.ndarray: # delta_t = dL/da_t for t = 1..T, (T, B, H)
     "The sequential part of BPTT, eqs. (11)-(12): the error signal at every step. Unchecked."
     T = len(dhs)
@@ -80,22 +80,24 @@ def check_rnn_cache(p:dict, cache, n_in:int, H:int)->tuple: # (cache with checke
         raise TypeError(f"cache['hs']: expected a float array of hidden states (T+1, B, {H}), got "
                         f"{type(hs).__name__} of dtype {getattr(hs, 'dtype', None)}")
     if hs.ndim != 3 or hs.shape[0] < 2 or hs.shape[1] < 1 or hs.shape[2] != H:
-        raise shape_error("cache['hs']", f"hidden states (T+1, B, {H}) with T, B >= 1", f"shape {hs.shape}")
+        raise shape_error("cache['hs']", f"hidden states (T+1, B, {H}) with T, B >= 1",
+                          f"shape {hs.shape}")
     check_finite("cache['hs']", hs)
     T, B = hs.shape[0] - 1, hs.shape[1]
     xs = check_xs("cache['xs']", cache['xs'], n_in, p['Whh'].dtype)
     if xs.shape[:2] != (T, B):
-        raise shape_error("cache['xs']", f"T, B = {T}, {B} (from cache['hs']) in its first two axes",
-                          f"shape {xs.shape}")
+        raise shape_error("cache['xs']", f"T, B = {T}, {B} (from cache['hs']) in its first two "
+                          "axes", f"shape {xs.shape}")
     return {**cache, 'xs': xs}, T, B
 
 def checked_backward(p:dict, dys, cache, dhT)->tuple: # (cell, dys, cache, dhT), all checked
     "The door of `rnn_deltas` and `rnn_backward`: parameters, the cache, dL/dys and dL/dh_T."
     cell, n_in, H, n_out = cell_of(p)
     cache, T, B = cell.check_cache(p, cache, n_in, H)
-    dys = check_floats('dys', dys, (T, B, n_out), f"(T, B, n_out) = ({T}, {B}, {n_out}) (from cache "
-                       "and p)", p['Why'].dtype)
-    return cell, dys, cache, None if dhT is None else cell.check_state('dhT', dhT, B, H, p['Whh'].dtype)
+    dys = check_floats('dys', dys, (T, B, n_out),
+                       f"(T, B, n_out) = ({T}, {B}, {n_out}) (from cache and p)", p['Why'].dtype)
+    dhT = None if dhT is None else cell.check_state('dhT', dhT, B, H, p['Whh'].dtype)
+    return cell, dys, cache, dhT
 
 def rnn_deltas(p:dict,       # parameters
                dys,          # dL/dy_t for every step (T, B, n_out), from `rnn_loss`
@@ -120,14 +122,15 @@ def rnn_backward(p:dict,     # parameters
     das, dh0 = cell.backward(p, cache, dhs, dhT)                          # (11)-(12), (15)
     g = {**cell.param_grads(p, cache, das), **g_out}                      # (14)
     grads = {k: g[k] for k in p}
-    refuse_nonfinite('the gradients', {**{f"grads[{k!r}]": v for k, v in grads.items()}, 'dh0': dh0})
+    refuse_nonfinite('the gradients', {**{f"grads[{k!r}]": v for k, v in grads.items()},
+                                       'dh0': dh0})
     return grads, dh0
 
 # %% ../nbs/02_backward.ipynb #6054f376
 def bptt_core(cell,           # the cell of p (`checks.cell_of`)
               p:dict,         # parameters
               xs, targets, h0, loss, mask, # checked (`checks.checked_problem`)
-              dstate=None,    # gradient arriving at the final state from beyond the sequence, or None
+              dstate=None,    # gradient into the final state from beyond the sequence, or None
               scales=None,    # per-link factors on the way back (T-1,), or None
              )->tuple:        # (L, grads with the keys of p, dL/d(start state), the cell's cache)
     "Forward, readout, loss, readout backward, sequential backward, batched backward. Unchecked."
@@ -144,10 +147,11 @@ def bptt(p:dict,          # parameters of any cell
          loss:str='xent', # 'xent' or 'mse'
          mask=None,       # weights (T, B) >= 0
         )->tuple:         # (L, grads with the keys of p, the final state h_T)
-    "Backpropagation through time over the whole sequence: the loss, its full gradient, the final state."
+    "Backpropagation through time over the whole sequence: the loss, its gradient, the final state."
     cell, xs, targets, h0, mask = checked_problem(p, xs, targets, h0, loss, mask)   # the door
-    L, grads, _, cache = bptt_core(cell, p, xs, targets, h0, loss, mask)           # kernels from here
-    refuse_nonfinite('the loss and gradients', {'L': L, **{f"grads[{k!r}]": v for k, v in grads.items()}})
+    L, grads, _, cache = bptt_core(cell, p, xs, targets, h0, loss, mask)           # kernels
+    refuse_nonfinite('the loss and gradients',
+                     {'L': L, **{f"grads[{k!r}]": v for k, v in grads.items()}})
     return L, grads, cell.state_at(cache, len(xs))
 
 # %% ../nbs/02_backward.ipynb #b91cdc79
@@ -184,8 +188,8 @@ CELL = Cell(name='rnn', keys=('Wxh', 'Whh', 'bh'),
             forward=rnn_cell_forward,
             state_at=lambda cache, t: cache['hs'][t],
             backward=rnn_cell_backward,
-            param_grads=lambda p, cache, das, per_step=False: param_grads(p, cache['xs'], cache['hs'],
-                                                                          das, per_step))
+            param_grads=lambda p, cache, das, per_step=False: param_grads(
+                p, cache['xs'], cache['hs'], das, per_step))
 
 # %% ../nbs/02_backward.ipynb #2cc96394
 # transitional names for the chapters not yet moved to the kernels (removed with the last of them)

@@ -23,7 +23,7 @@ def states(p:dict,  # parameters {'Wxh','Whh','bh',...}
     hs = np.empty((T + 1, B, H), dt)
     hs[0] = h0
     A = hs[1:]                                       # the input terms go where their states will be
-    if xs.dtype.kind in 'iu': np.take(p['Wxh'], xs, axis=0, out=A)          # (5) token ids: rows of Wxh
+    if xs.dtype.kind in 'iu': np.take(p['Wxh'], xs, axis=0, out=A)          # (5) token ids: rows
     else: np.matmul(xs.reshape(T * B, -1), p['Wxh'], out=A.reshape(T * B, H))   # (5)
     A += p['bh']
     hW = np.empty((B, H), dt)                        # h_{t-1} W_hh, one buffer for every step
@@ -45,7 +45,7 @@ def readout(p:dict,  # parameters with 'Why' (H, n_out) and 'by' (n_out,)
 def rnn_forward(p:dict,     # parameters of any cell
                 xs,         # float (T, B, n_in) or integer token ids (T, B)
                 h0=None,    # initial state (B, H) (an (h, c) pair for an LSTM), zeros if None
-               )->tuple:    # (ys (T, B, n_out), cache); a vanilla cache is {'xs', 'hs'}, hs (T+1, B, H)
+               )->tuple:    # (ys (T, B, n_out), cache); vanilla: {'xs', 'hs'}, hs (T+1, B, H)
     "Run the RNN over a sequence, keeping every hidden state for the backward pass."
     cell, xs, h0 = checked_inputs(p, xs, h0)                    # the door
     hs, cache = cell.forward(p, xs, h0)                         # (5)-(6) for the vanilla cell
@@ -76,9 +76,9 @@ def softmax_xent(ys,       # outputs (T, B, n_out)
     s = dys.sum(-1)                                   # lse(y) = max y + log s
     w = mask / B
     y_c = np.take_along_axis(ys, targets[..., None], -1)[..., 0]
-    Ls = ((np.log(s) - (y_c - m[..., 0])) * w).sum(1)                          # (8), (9) lse(y) - y_c
-    dys *= (w / s)[..., None]                                                  # (8), (9) softmax(y) ...
-    dys.reshape(T * B, n_out)[np.arange(T * B), targets.ravel()] -= w.ravel()  # ... - e_c
+    Ls = ((np.log(s) - (y_c - m[..., 0])) * w).sum(1)                         # (8)-(9) lse(y) - y_c
+    dys *= (w / s)[..., None]                                                 # (8)-(9) softmax(y)
+    dys.reshape(T * B, n_out)[np.arange(T * B), targets.ravel()] -= w.ravel() # ... - e_c
     return Ls, dys
 
 def squared_error(ys,       # outputs (T, B, n_out)
@@ -98,7 +98,7 @@ def check_loss_args(ys,      # outputs (T, B, n_out), finite floats
                     targets, # class ids (T, B) for 'xent', floats (T, B, n_out) for 'mse'
                     loss,    # 'xent' or 'mse'
                     mask,    # weights (T, B) >= 0, or None
-                   )->tuple: # (targets, mask) ready to use: mask all ones if None, in the dtype of ys
+                   )->tuple: # (targets, mask) in the dtype of ys; mask all ones if None
     "Validate `ys`, and `targets`, `loss` and `mask` against it."
     ys = check_ys('ys', ys)
     return check_targets(*ys.shape, ys.dtype, targets, loss, mask)
@@ -114,8 +114,8 @@ def rnn_loss(ys:np.ndarray,       # outputs (T, B, n_out)
     targets, mask = check_loss_args(ys, targets, loss, mask)
     Ls, dys = LOSSES[loss](ys, targets, mask)
     if not np.isfinite(Ls).all():
-        raise NonFiniteError(f"ys: expected finite values of the loss, got {Ls.sum()}: it overflows "
-                             f"(|ys| up to {np.abs(ys).max():.3g})")
+        raise NonFiniteError(f"ys: expected finite values of the loss, got {Ls.sum()}: it "
+                             f"overflows (|ys| up to {np.abs(ys).max():.3g})")
     return (Ls if per_step else Ls.sum()), dys
 
 def forward_loss(cell,     # the cell of p (`checks.cell_of`)
@@ -131,4 +131,5 @@ def forward_loss(cell,     # the cell of p (`checks.cell_of`)
 # transitional names for the chapters not yet moved to the kernels (removed with the last of them)
 _states = states
 def _check_ys(ys): return check_ys('ys', ys)
-def _check_loss_args(ys, targets, loss, mask): return check_targets(*ys.shape, ys.dtype, targets, loss, mask)
+def _check_loss_args(ys, targets, loss, mask):
+    return check_targets(*ys.shape, ys.dtype, targets, loss, mask)

@@ -31,7 +31,8 @@ def spectral_radius(W:np.ndarray, # square matrix (H, H)
                    )->float:       # largest absolute eigenvalue
     "The spectral radius $\\rho(W) = \\max_i |\\lambda_i(W)|$."
     W = as_array('W', W)
-    if W.dtype.kind not in 'iuf': raise TypeError(f"W: expected a real numeric matrix, got dtype {W.dtype}")
+    if W.dtype.kind not in 'iuf':
+        raise TypeError(f"W: expected a real numeric matrix, got dtype {W.dtype}")
     if W.ndim != 2 or W.shape[0] != W.shape[1] or W.size == 0:
         raise shape_error('W', 'a non-empty square matrix', f"shape {W.shape}")
     check_finite('W', W)
@@ -55,11 +56,12 @@ def init_rnn(n_in:int,               # input size (vocabulary size for token ids
              n_out:int,              # output size
              seed:int=0,             # seed for numpy's default_rng
              dtype=np.float64,       # np.float64 or np.float32
-             rho:float|None=None,    # if given, rescale the recurrent weight to this spectral radius
-             cell:str='rnn',         # which cell: 'rnn' (this chapter's), or another of `checks.CELLS`
-            )->dict:                 # parameters {'Wxh','Whh','bh','Why','by'} (+ the cell's extra keys)
+             rho:float|None=None,    # if given, the recurrent weight's spectral radius
+             cell:str='rnn',         # 'rnn' (this chapter's cell) or another of `checks.CELLS`
+            )->dict:                 # {'Wxh','Whh','bh','Why','by'} (+ the cell's extra keys)
     "Draw the parameters of a recurrent network: its cell's and the readout's."
-    n_in, H, n_out = check_int('n_in', n_in), check_int('n_hidden', n_hidden), check_int('n_out', n_out)
+    n_in, H = check_int('n_in', n_in), check_int('n_hidden', n_hidden)
+    n_out = check_int('n_out', n_out)
     dtype = check_float_dtype('dtype', dtype)
     if rho is not None: rho = check_number('rho', rho)
     c, rng = get_cell(cell), np.random.default_rng(check_seed('seed', seed))
@@ -85,7 +87,8 @@ def _check_vanilla(p):
     "`check_params`, and the cell must be this chapter's."
     cell, n_in, H, n_out = cell_of(p)
     if cell.name != 'rnn':
-        raise ValueError(f"p: expected the parameters of a vanilla 'rnn' cell, got a {cell.name!r} cell")
+        raise ValueError(f"p: expected the parameters of a vanilla 'rnn' cell, got a {cell.name!r} "
+                         "cell")
     return n_in, H, n_out
 
 # %% ../nbs/00_unfold.ipynb #851092e7
@@ -106,37 +109,45 @@ def unfold(p:dict,     # parameters of the vanilla cell
 
 # %% ../nbs/00_unfold.ipynb #50df35d6
 def _node(ax, xy, text, color):
-    ax.add_patch(FancyBboxPatch((xy[0] - .32, xy[1] - .22), .64, .44, boxstyle='round,pad=0.04', fc=color, ec='0.25'))
+    ax.add_patch(FancyBboxPatch((xy[0] - .32, xy[1] - .22), .64, .44, boxstyle='round,pad=0.04',
+                                fc=color, ec='0.25'))
     ax.text(*xy, text, ha='center', va='center', fontsize=11)
 
 def _arrow(ax, a, b, label=None, color='0.2', rad=0.0, loff=(0.0, 0.0)):
-    ax.annotate('', xy=b, xytext=a, arrowprops=dict(arrowstyle='-|>', color=color, lw=1.3, shrinkA=14, shrinkB=14,
-                                                    connectionstyle=f'arc3,rad={rad}'))
-    if label: ax.text((a[0] + b[0]) / 2 + loff[0], (a[1] + b[1]) / 2 + loff[1], label, fontsize=9, color=color, ha='center', va='center')
+    ax.annotate('', xy=b, xytext=a, arrowprops=dict(arrowstyle='-|>', color=color, lw=1.3,
+                shrinkA=14, shrinkB=14, connectionstyle=f'arc3,rad={rad}'))
+    if label: ax.text((a[0] + b[0]) / 2 + loff[0], (a[1] + b[1]) / 2 + loff[1], label, fontsize=9,
+                      color=color, ha='center', va='center')
 
 def draw_unfolded(T:int=4,      # number of unrolled steps to draw
                   ax=None,      # matplotlib axes, or None for a new figure
                   **kwargs,     # passed to `plt.subplots` when `ax` is None
                  ):
-    "Draw the folded RNN cell and its unrolled chain with the shared weights labelled on every copy."
+    "Draw the folded cell and its unrolled chain, the shared weights labelled on every copy."
     T = check_int('T', T)
     if ax is None: _, ax = plt.subplots(figsize=kwargs.pop('figsize', (9, 3.2)), **kwargs)
     cx, cy, cw = '#dbe9f6', '#fde0c5', '#e2f0d9'
-    _node(ax, (0, 0), '$x_t$', cx); _node(ax, (0, 1.2), '$h_t$', cw); _node(ax, (0, 2.4), '$y_t$', cy)
-    _arrow(ax, (0, 0), (0, 1.2), '$W_{xh}$', 'tab:blue', loff=(.3, 0)); _arrow(ax, (0, 1.2), (0, 2.4), '$W_{hy}$', 'tab:orange', loff=(.3, 0))
-    ax.annotate('', xy=(-.3, 1.05), xytext=(-.3, 1.35), arrowprops=dict(arrowstyle='-|>', color='tab:green', lw=1.3, connectionstyle='arc3,rad=2.2'))
+    _node(ax, (0, 0), '$x_t$', cx); _node(ax, (0, 1.2), '$h_t$', cw)
+    _node(ax, (0, 2.4), '$y_t$', cy)
+    _arrow(ax, (0, 0), (0, 1.2), '$W_{xh}$', 'tab:blue', loff=(.3, 0))
+    _arrow(ax, (0, 1.2), (0, 2.4), '$W_{hy}$', 'tab:orange', loff=(.3, 0))
+    ax.annotate('', xy=(-.3, 1.05), xytext=(-.3, 1.35), arrowprops=dict(
+        arrowstyle='-|>', color='tab:green', lw=1.3, connectionstyle='arc3,rad=2.2'))
     ax.text(-.95, 1.2, '$W_{hh}$', color='tab:green', fontsize=9, ha='center', va='center')
     ax.text(1.0, 1.2, '=', fontsize=20, ha='center', va='center')
     xs_ = [2.2 + 1.5 * i for i in range(T + 1)]
     _node(ax, (xs_[0], 1.2), '$h_0$', 'white')
     for i in range(1, T + 1):
         x = xs_[i]
-        _node(ax, (x, 0), f'$x_{i}$', cx); _node(ax, (x, 1.2), f'$h_{i}$', cw); _node(ax, (x, 2.4), f'$y_{i}$', cy)
-        _arrow(ax, (x, 0), (x, 1.2), '$W_{xh}$', 'tab:blue', loff=(.3, 0)); _arrow(ax, (x, 1.2), (x, 2.4), '$W_{hy}$', 'tab:orange', loff=(.3, 0))
+        _node(ax, (x, 0), f'$x_{i}$', cx); _node(ax, (x, 1.2), f'$h_{i}$', cw)
+        _node(ax, (x, 2.4), f'$y_{i}$', cy)
+        _arrow(ax, (x, 0), (x, 1.2), '$W_{xh}$', 'tab:blue', loff=(.3, 0))
+        _arrow(ax, (x, 1.2), (x, 2.4), '$W_{hy}$', 'tab:orange', loff=(.3, 0))
         _arrow(ax, (xs_[i - 1], 1.2), (x, 1.2), '$W_{hh}$', 'tab:green', loff=(0, .2))
         ax.text(x, 2.95, f'$L_{i}$', ha='center', fontsize=10, color='0.35')
     ax.set_xlim(-1.3, xs_[-1] + .6); ax.set_ylim(-.5, 3.2); ax.set_aspect('equal'); ax.axis('off')
-    ax.set_title('one cell (left) unrolled over time (right): every copy uses the same $W_{xh}, W_{hh}, W_{hy}$', fontsize=10)
+    ax.set_title('one cell (left) unrolled over time (right): every copy uses the same '
+                 '$W_{xh}, W_{hh}, W_{hy}$', fontsize=10)
     return ax
 
 # %% ../nbs/00_unfold.ipynb #0390cfc4
