@@ -12,7 +12,8 @@ import sys, io, json, math, time, argparse, pathlib
 import numpy as np
 from matplotlib.figure import Figure
 import bptt_lit
-from .unfold import init_rnn, check_int, check_number, check_flag, check_seed
+from .checks import check_int, check_number, check_flag, check_seed, CELLS
+from .unfold import init_rnn
 from .forward import rnn_forward, rnn_loss
 from .backward import bptt, rnn_backward
 from .sum_over_time import grads_by_use, grads_by_loss_term
@@ -22,10 +23,10 @@ from .clip import clip_by_global_norm
 from .truncate import tbptt
 from .memory import bptt_checkpointed
 import autograd.misc.optimizers as ag_opt
-from .train import (make_config, default_config, load_task, init_run, train, load_checkpoint, sample, plot_history,
-                            plot_grad_norm, TASKS, _CLIPS, _DTYPES, _atomic_write, _check_run, _check_path, _metric_line)
-from .train import min_text_chars
 from .data import read_text
+from .config import make_config, default_config, min_text_chars, TASKS, CLIPS, DTYPES
+from .checkpoint import load_checkpoint, atomic_write, check_path
+from .train import load_task, check_data, init_run, train, sample, plot_history, plot_grad_norm
 
 # %% ../nbs/13_cli.ipynb #4d0525a8
 def random_config(rng:np.random.Generator, # source of randomness
@@ -174,13 +175,14 @@ _FRACTION = _typed(float, check_number, lo=0, hi=1, closed='left')              
 
 _FLAGS = {  # config key: (flag, argparse keywords)
     'task': ('--task', dict(choices=TASKS, help='what to learn (default text)')),
+    'cell': ('--cell', dict(choices=list(CELLS), help='recurrent cell (default rnn)')),
     'hidden': ('--hidden', dict(type=_POSITIVE_INT, help='hidden units H')),
     'batch': ('--batch', dict(type=_POSITIVE_INT, help='streams per batch B')),
     'k1': ('--k1', dict(type=_POSITIVE_INT, help='TBPTT: steps between updates (synthetic tasks: default the whole sequence)')),
     'k2': ('--k2', dict(type=_POSITIVE_INT, help='TBPTT: steps backpropagated, >= k1 (default k1)')),
     'optimizer': ('--optimizer', dict(choices=list(OPTIMIZERS), help='update rule (default adam)')),
     'lr': ('--lr', dict(type=_POSITIVE, help='learning rate')),
-    'clip': ('--clip', dict(choices=[c or 'none' for c in _CLIPS], help='gradient clipping (default norm)')),
+    'clip': ('--clip', dict(choices=[c or 'none' for c in CLIPS], help='gradient clipping (default norm)')),
     'clip_at': ('--clip-at', dict(type=_POSITIVE, help='clipping threshold (default 1.0)')),
     'lr_decay': ('--lr-decay', dict(type=_FRACTION, help='final fraction of the run with a linearly decaying learning rate (default 0.3)')),
     'steps': ('--steps', dict(type=_POSITIVE_INT, help='number of updates (default 20000; with --steps alone, no time limit)')),
@@ -188,7 +190,7 @@ _FLAGS = {  # config key: (flag, argparse keywords)
     'eval_every': ('--eval-every', dict(type=_POSITIVE_INT, help='updates between evaluations')),
     'seed': ('--seed', dict(type=_COUNT, help='seed of initialisation and data (default 0)')),
     'rho': ('--rho', dict(type=_POSITIVE, help='initial spectral radius of Whh')),
-    'dtype': ('--dtype', dict(choices=list(_DTYPES), help='floating point type (default float32)')),
+    'dtype': ('--dtype', dict(choices=list(DTYPES), help='floating point type (default float32)')),
     'seq_len': ('--seq-len', dict(type=_POSITIVE_INT, help='adding problem: sequence length T (default 50)')),
     'n_symbols': ('--symbols', dict(type=_POSITIVE_INT, help='copy task: alphabet size (default 8)')),
     'length': ('--length', dict(type=_POSITIVE_INT, help='copy task: symbols to remember (default 5)')),
@@ -203,7 +205,8 @@ def _parser():
     ck = sub.add_parser('check', help='cross-check every stage against autograd on random configurations')
     ck.add_argument('--configs', type=_POSITIVE_INT, default=20, help='random configurations per check (default 20)')
     ck.add_argument('--seed', type=_COUNT, default=0, help='seed for the configurations (default 0)')
-    tr = sub.add_parser('train', help='train a vanilla RNN (default: characters of the Python docs, 100 s)')
+    tr = sub.add_parser('train', help='train a recurrent network (default: a vanilla RNN on the characters '
+                        'of the Python docs, 100 s)')
     for key, (flag, kw) in _FLAGS.items(): tr.add_argument(flag, dest=key, default=None, **kw)
     tr.add_argument('--text', metavar='FILE', help="train the character model on a UTF-8 text file "
                     "('-': standard input; default the Python docs)")
@@ -257,14 +260,14 @@ def _write_run(run, out, text=None):
     if run['config']['task'] == 'text':
         metrics.update(text=dict(source=run['source'], fingerprint=run['fingerprint'], vocabulary=len(run['vocab'])),
                        baseline=_baseline(len(run['vocab'])))
-    _atomic_write(out / 'metrics.json', lambda f: f.write(json.dumps(metrics, indent=1).encode()))
+    atomic_write(out / 'metrics.json', lambda f: f.write(json.dumps(metrics, indent=1).encode()))
     fig = Figure(figsize=(11, 3), layout='tight')
     a1, a2 = fig.subplots(1, 2)
     plot_history(run['history'], ax=a1); plot_grad_norm(run['history'], run['config']['clip_at'] if run['config']['clip'] == 'norm' else None, ax=a2)
     a1.set_title(f"{run['config']['task']}: {_throughput(run)[1]}", fontsize=9)
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=100)
-    _atomic_write(out / 'loss.png', lambda f: f.write(buf.getvalue()))
-    if text is not None: _atomic_write(out / 'sample.txt', lambda f: f.write(text.encode()))
+    atomic_write(out / 'loss.png', lambda f: f.write(buf.getvalue()))
+    if text is not None: atomic_write(out / 'sample.txt', lambda f: f.write(text.encode()))
 
 # %% ../nbs/13_cli.ipynb #d3e3b282
 def _describe(c, data, out):
@@ -276,18 +279,24 @@ def _describe(c, data, out):
     k1 = c['k1'] or 'T'; k2 = c['k2'] or k1
     limit = f"{c['steps']:,} updates" + (f" or {c['time_budget']:g} s" if c['time_budget'] else '')
     clip = f"clip {c['clip']} {c['clip_at']:g}" if c['clip'] else 'no clipping'
-    return (f"bptt-lit train: {what}; H={c['hidden']}, B={c['batch']}, TBPTT({k1}, {k2}), {c['optimizer']} lr {c['lr']:g}, "
+    return (f"bptt-lit train: {what}; {c['cell']} cell, H={c['hidden']}, B={c['batch']}, TBPTT({k1}, {k2}), "
+            f"{c['optimizer']} lr {c['lr']:g}, "
             f"{clip}, {c['dtype']}; up to {limit} -> {out}")
 
 def _new_run_folder(args, c):
-    out = _check_path('--out', args.out, folder=True) if args.out else pathlib.Path('runs') / time.strftime(f'%Y%m%d-%H%M%S-{c["task"]}')
+    out = check_path('--out', args.out, folder=True) if args.out else pathlib.Path('runs') / time.strftime(f'%Y%m%d-%H%M%S-{c["task"]}')
     if (out / 'checkpoint.npz').exists(): raise ValueError(f"--out: expected a new run folder, got {out}, which holds a run (continue it with --resume {out / 'checkpoint.npz'})")
     return out
 
 def _resume(args):
-    extra = [_FLAGS[k][0] for k in _FLAGS if k not in ('steps', 'time_budget') and getattr(args, k) is not None] + (['--out'] if args.out else [])
-    if extra: raise ValueError(f"--resume: expected only --steps and --time with it (the run's options are in its checkpoint), got {' '.join(extra)}")
+    extra = [_FLAGS[k][0] for k in _FLAGS if k not in ('steps', 'time_budget', 'cell') and getattr(args, k) is not None]
+    extra += ['--out'] if args.out else []
+    if extra: raise ValueError(f"--resume: expected only --steps and --time with it (the run's options are in "
+                               f"its checkpoint), got {' '.join(extra)}")
     run = load_checkpoint(args.resume)
+    if args.cell is not None and args.cell != run['config']['cell']:
+        raise ValueError(f"--cell: expected the cell of the run in {args.resume}, {run['config']['cell']!r}, "
+                         f"got {args.cell!r}")
     c = dict(run['config'], **{k: getattr(args, k) for k in ('steps', 'time_budget') if getattr(args, k) is not None})
     return dict(run, config=make_config(**c)), pathlib.Path(args.resume).parent
 
@@ -325,7 +334,8 @@ def _cmd_train(args):
     try:
         if args.resume:
             run, out = _resume(args)
-            data = load_task(run['config'], _resume_text(args, run)); _check_run(run, data)   # the run's text?
+            data = load_task(run['config'], _resume_text(args, run))
+            check_data(data, run['config'], run['p'], run['fingerprint'])                 # the run's text?
         else:
             c = _config_from_args(args); out = _new_run_folder(args, c)
             data = load_task(c, _read_text_arg(args, c)); run = init_run(c, data)
@@ -341,7 +351,7 @@ def _cmd_train(args):
         b, nats = _baseline(len(run['vocab'])), final.get('nats', final['bpc'] * math.log(2))
         print(f"held-out: {final['bpc']:.3f} bits per character, {nats:.3f} nats per character (the empty model: "
               f"log2 {len(run['vocab'])} = {b['bpc']:.3f} bits, {b['nats']:.3f} nats)")
-    else: print(f"held-out: {_metric_line(final)}")
+    else: print(f"held-out: {', '.join(f'{k} {v:.4f}' for k, v in final.items() if k not in ('step', 'time'))}")
     if text is not None: print(f"sample (temperature 0.8):\n{text}\n")
     print(f"wrote {out}/: checkpoint.npz, metrics.json, loss.png" + (', sample.txt' if text is not None else ''))
     if run['interrupted']:
