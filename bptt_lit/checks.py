@@ -140,7 +140,9 @@ def check_array_dict(name:str,         # argument name, e.g. 'grads'
         if finite: check_finite(f"{name}[{k!r}]", v)
 
 # %% ../nbs/00a_checks.ipynb #a3ea4ec3
-CELLS = {'rnn': 'bptt_lit.backward'}   # cell name -> module exporting CELL; one line a cell
+CELLS = {'rnn':  'bptt_lit.backward',  # cell name -> the module exporting its CELL; one line a cell
+         'lstm': 'bptt_lit.lstm',
+         'gru':  'bptt_lit.gru'}
 
 def get_cell(name:str): # 'rnn' or another key of CELLS
     "The cell registered under `name`."
@@ -151,9 +153,10 @@ def _shapes_error(p, fits, n_in, H, n_out):
     name, cell = min(fits, key=lambda f: f[0])[1:]
     want = {**cell.shapes(n_in, H), 'Why': (H, n_out), 'by': (n_out,)}
     k = next(k for k in want if p[k].shape != want[k])
-    others = ''.join(f" or {c.shapes(n_in, H)[k]} for a {c.name!r} cell" for _, n, c in fits
+    a = lambda n: f"{'an' if n[0] in 'aeiou' else 'a'} {n!r} cell"
+    others = ''.join(f" or {c.shapes(n_in, H)[k]} for {a(n)}" for _, n, c in fits
                      if n != name and k in c.shapes(n_in, H))
-    return shape_error(f"p[{k!r}]", f"shape {want[k]} for a {name!r} cell{others} (n_in from "
+    return shape_error(f"p[{k!r}]", f"shape {want[k]} for {a(name)}{others} (n_in from "
                        f"p['Wxh'], H from p['Why'])", f"shape {p[k].shape}")
 
 # %% ../nbs/00a_checks.ipynb #4bb35b58
