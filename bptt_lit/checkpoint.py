@@ -14,7 +14,8 @@ from .update import make_optimizer
 from .config import check_config
 
 # %% ../nbs/10b_checkpoint.ipynb #4b4d81cc
-RUN_KEYS = ('p', 'opt_state', 'h', 'config', 'step', 'stream', 'pos', 'stream_seed', 'rng', 'elapsed',
+RUN_KEYS = ('p', 'opt_state', 'h', 'config', 'step', 'stream', 'pos', 'stream_seed', 'rng',
+            'elapsed',
             'tokens', 'history', 'vocab', 'fingerprint', 'source')
 
 def _shapes(state):
@@ -29,21 +30,26 @@ def _sizes(c, vocab):
     return {'text': (len(vocab or ''),) * 2, 'adding': (2, 1), 'copy': (K + 2, K)}[c['task']]
 
 def _state_mismatch(c, vocab, p, opt_state, h):
-    "The first part of a run state that does not fit its (valid) configuration: (keys, expected, got)."
+    "The first part of a run state that does not fit its (valid) configuration: (keys, want, got)."
     if c['task'] == 'text' and not isinstance(vocab, str):
         return ('vocab',), "the text's vocabulary, a str", type(vocab).__name__
-    (n_in, n_out), H, dtype, cell = _sizes(c, vocab), c['hidden'], np.dtype(c['dtype']), get_cell(c['cell'])
+    (n_in, n_out), H, dtype = _sizes(c, vocab), c['hidden'], np.dtype(c['dtype'])
+    cell = get_cell(c['cell'])
     want = {**cell.shapes(n_in, H), 'Why': (H, n_out), 'by': (n_out,)}
     for k, shape in want.items():
         v = p.get(k)
-        got = 'nothing' if v is None else f"shape {np.shape(v)} and dtype {getattr(v, 'dtype', type(v).__name__)}"
-        if got != f"shape {shape} and dtype {dtype}": return ('p', k), f"shape {shape} and dtype {dtype}", got
+        dt = getattr(v, 'dtype', type(v).__name__)
+        got = 'nothing' if v is None else f"shape {np.shape(v)} and dtype {dt}"
+        if got != f"shape {shape} and dtype {dtype}":
+            return ('p', k), f"shape {shape} and dtype {dtype}", got
     extra = sorted(set(p) - set(want))
-    if extra: return ('p',), f"the keys of a {c['cell']!r} cell {sorted(want)}", f"unexpected {extra}"
+    if extra:
+        return ('p',), f"the keys of a {c['cell']!r} cell {sorted(want)}", f"unexpected {extra}"
     opt = make_optimizer(c['optimizer'], lr=c['lr'], **c['opt_hyper'])
     opt_want = _shapes(opt.init({k: np.zeros(v, dtype) for k, v in want.items()}))
     if not isinstance(opt_state, dict) or _shapes(opt_state) != opt_want:
-        return ('opt_state',), f"{c['optimizer']}'s state of (shape, dtype) {opt_want}", _shapes(opt_state)
+        want_opt = f"{c['optimizer']}'s state of (shape, dtype) {opt_want}"
+        return ('opt_state',), want_opt, _shapes(opt_state)
     h_want = _shapes(cell.zero_state(c['batch'], H, dtype))
     if _shapes(h) != h_want: return ('h',), f"(shape, dtype) {h_want}", _shapes(h)
 
@@ -55,7 +61,9 @@ def check_run(run:dict,        # a run state, from `init_run`, `train` or `load_
         raise TypeError(f"{name}: expected a run state dict (from init_run or load_checkpoint), "
                         f"got {type(run).__name__}")
     missing = [k for k in RUN_KEYS if k not in run]
-    if missing: raise ValueError(f"{name}: expected a run state with keys {list(RUN_KEYS)}, got missing {missing}")
+    if missing:
+        raise ValueError(f"{name}: expected a run state with keys {list(RUN_KEYS)}, got missing "
+                         f"{missing}")
     c = check_config(run['config'], f"{name}['config']")
     if not isinstance(run['p'], dict):
         raise TypeError(f"{name}['p']: expected a dict of parameters, got {type(run['p']).__name__}")
@@ -71,7 +79,7 @@ def check_run(run:dict,        # a run state, from `init_run`, `train` or `load_
 def atomic_write(path,  # the file to (re)write
                  write, # write(f) writes the content to the binary file object f
                 ):
-    "Write a file via `write(f)` so that `path` is at all times the old file or the complete new one."
+    "Write a file via `write(f)` so that `path` is always the old file or the complete new one."
     path = pathlib.Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
@@ -81,7 +89,7 @@ def atomic_write(path,  # the file to (re)write
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
-    with contextlib.suppress(OSError):                                   # make the rename itself durable
+    with contextlib.suppress(OSError):  # make the rename itself durable
         dfd = os.open(path.parent, os.O_RDONLY); os.fsync(dfd); os.close(dfd)
 
 def check_path(name:str,           # how messages name it
@@ -95,12 +103,12 @@ def check_path(name:str,           # how messages name it
     if path.is_dir() != folder and path.exists():
         raise ValueError(f"{name}: expected {'a folder' if folder else 'a file path'}, got the "
                          f"{'file' if folder else 'folder'} {path}")
-    above = next((q for q in path.parents if q.exists()), None)          # the nearest existing folder
+    above = next((q for q in path.parents if q.exists()), None)  # the nearest existing folder
     if above is not None and not above.is_dir():
         raise ValueError(f"{name}: expected a path in a folder, got {path}, under the file {above}")
     return path
 
-FORMAT, _META = 'bptt-lit checkpoint 1', RUN_KEYS[3:]                    # meta: all but p, opt_state, h
+FORMAT, _META = 'bptt-lit checkpoint 1', RUN_KEYS[3:]  # meta: all but p, opt_state, h
 
 def save_checkpoint(run:dict, # the state of a run
                     path,     # file to write, conventionally `checkpoint.npz`
@@ -112,7 +120,8 @@ def save_checkpoint(run:dict, # the state of a run
         if isinstance(v, dict): arrays.update({f'opt/{k}/{n}': a for n, a in v.items()})
         else: arrays[f'opt/{k}'] = v
     h = run['h']
-    arrays.update({f'h/{i}': v for i, v in enumerate(h)} if isinstance(h, (tuple, list)) else {'h': h})
+    arrays.update({f'h/{i}': v for i, v in enumerate(h)} if isinstance(h, (tuple,
+                                                                           list)) else {'h': h})
     meta = json.dumps({'format': FORMAT, **{k: run[k] for k in _META}}).encode()
     arrays['meta'] = np.frombuffer(meta, np.uint8)
     atomic_write(path, lambda f: np.savez(f, **arrays))
@@ -129,8 +138,9 @@ def _read_npz(path):
         raise CheckpointError(f"path: expected a checkpoint file, got {what} {path}")
     try:
         with np.load(path, allow_pickle=False) as z: return {k: z[k] for k in z.files}
-    except Exception as e:                     # BadZipFile, EOFError, OSError, ValueError, zlib.error, ...
-        raise CheckpointError(f"path: expected a readable checkpoint, got {path}, truncated or corrupted "
+    except Exception as e:  # BadZipFile, EOFError, OSError, ValueError, zlib.error, ...
+        raise CheckpointError(f"path: expected a readable checkpoint, got {path}, truncated or "
+                              "corrupted "
                               f"({type(e).__name__}: {e})") from None
 
 def _expect(cond, path, what, got):
@@ -145,16 +155,19 @@ def _unflatten(arrays):
     return out
 
 # %% ../nbs/10b_checkpoint.ipynb #acec81d7
-_DEFAULTS = {'source': None}                     # fields added since format 1: absent means the default text
+_DEFAULTS = {'source': None}  # fields added since format 1: absent means the default text
 
 def _meta(a, path):
     "The JSON document of a checkpoint's arrays, with the fields it predates filled in."
-    _expect('meta' in a and a['meta'].dtype == np.uint8, path, "a bptt-lit checkpoint's 'meta' entry",
+    _expect('meta' in a and a['meta'].dtype == np.uint8, path,
+            "a bptt-lit checkpoint's 'meta' entry",
             f"entries {sorted(a)[:8]}")
     try: meta = json.loads(a['meta'].tobytes())
-    except ValueError as e: raise CheckpointError(f"path: expected JSON in the 'meta' entry of {path}, got {e}") from None
+    except ValueError as e:
+        raise CheckpointError(f"path: expected JSON in the 'meta' entry of {path}, got {e}") from None
     if isinstance(meta, dict): meta = {**_DEFAULTS, **meta}
-    _expect(isinstance(meta, dict) and meta.get('format') == FORMAT and set(_META) <= set(meta), path,
+    _expect(isinstance(meta, dict) and meta.get('format') == FORMAT and set(_META) <= set(meta),
+            path,
             f"metadata of format {FORMAT!r} with keys {list(_META)}",
             sorted(meta) if isinstance(meta, dict) else type(meta).__name__)
     return meta
@@ -164,12 +177,15 @@ def load_checkpoint(path, # a file written by `save_checkpoint`
     "Read a checkpoint back, checking every key and shape against its configuration and cell."
     a = _read_npz(path); meta = _meta(a, path)
     config = meta['config']
-    if isinstance(config, dict): config = {'cell': 'rnn', **config}       # written before cells were an option
+    # written before cells were an option
+    if isinstance(config, dict): config = {'cell': 'rnn', **config}
     try: c = check_config(config)
-    except (ValueError, TypeError) as e: raise CheckpointError(f"path: expected a valid configuration in {path}, got {e}") from None
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"path: expected a valid configuration in {path}, got {e}") from None
     keys = (*get_cell(c['cell']).keys, 'Why', 'by')
-    p, opt = {k: a.get(f'p/{k}') for k in keys}, _unflatten({k: v for k, v in a.items() if k.startswith('opt/')})
+    p = {k: a.get(f'p/{k}') for k in keys}
+    opt = _unflatten({k: v for k, v in a.items() if k.startswith('opt/')})
     h = a.get('h') if 'h' in a else tuple(a[k] for k in sorted(k for k in a if k.startswith('h/')))
-    bad = _state_mismatch(c, meta['vocab'], p, opt, h)                    # the rule save_checkpoint applies
+    bad = _state_mismatch(c, meta['vocab'], p, opt, h)  # the rule save_checkpoint applies
     _expect(bad is None, path, bad and f"{'/'.join(bad[0])} of {bad[1]}", bad and bad[2])
     return dict({k: meta[k] for k in _META}, config=c, p=p, opt_state=opt, h=h)

@@ -12,9 +12,10 @@ from .update import make_optimizer, OPTIMIZERS
 
 # %% ../nbs/10a_config.ipynb #9c5fbfc0
 TASKS = ('text', 'adding', 'copy')
-CLIPS, DTYPES = ('norm', 'value', None), ('float32', 'float64')        # the choices of `clip`, `dtype`
-_COMMON = dict(cell='rnn', hidden=128, batch=32, k1=25, k2=None, optimizer='adam', lr=5e-3, opt_hyper={},
-               clip='norm', clip_at=1.0, lr_decay=0.3, steps=20000, time_budget=None, eval_every=500,
+CLIPS, DTYPES = ('norm', 'value', None), ('float32', 'float64')  # the choices of `clip`, `dtype`
+_COMMON = dict(cell='rnn', hidden=128, batch=32, k1=25, k2=None, optimizer='adam', lr=5e-3,
+               opt_hyper={}, clip='norm', clip_at=1.0, lr_decay=0.3, steps=20000, time_budget=None,
+               eval_every=500,
                seed=0, rho=None, dtype='float32')
 _PER_TASK = {'text':   dict(val_frac=0.1),
              'adding': dict(hidden=32, k1=None, lr=2e-3, rho=1.0, seq_len=50, n_test=1000),
@@ -27,35 +28,43 @@ def default_config(task:str='text', # 'text', 'adding' or 'copy'
     return {'task': check_choice('task', task, TASKS), **_COMMON, **_PER_TASK[task]}
 
 # %% ../nbs/10a_config.ipynb #6fd017e7
-_INTS = ('hidden', 'batch', 'steps', 'eval_every', 'seq_len', 'n_test', 'n_symbols', 'length', 'delay',
+_INTS = ('hidden', 'batch', 'steps', 'eval_every', 'seq_len', 'n_test', 'n_symbols', 'length',
+         'delay',
          'k1', 'k2')
 
 def _validated(task, options, name):
     "The task's defaults with `options` applied, every value checked; option k is called name(k)."
     c = default_config(task)
     unknown = sorted(set(options) - set(c))
-    if unknown: raise ValueError(f"{name(unknown[0])}: expected an option of task {task!r} {sorted(c)}, "
+    if unknown: raise ValueError(f"{name(unknown[0])}: expected an option of task {task!r} "
+                                 f"{sorted(c)}, "
                                  f"got unexpected {unknown}")
     c.update(options)
     for k in _INTS:                                                        # k1, k2 may be None
-        if k in c and (c[k] is not None or (k == 'k1' and task == 'text')): c[k] = check_int(name(k), c[k])
+        if k in c and (c[k] is not None or (k == 'k1' and task == 'text')):
+            c[k] = check_int(name(k), c[k])
     if c['k2'] is not None and c['k1'] is not None and c['k2'] < c['k1']:
-        raise ValueError(f"{name('k2')}: expected an integer >= k1 = {c['k1']} (the window holds the "
+        raise ValueError(f"{name('k2')}: expected an integer >= k1 = {c['k1']} (the window holds "
+                         "the "
                          f"block), got {c['k2']}")
-    for k in ('lr', 'clip_at', 'time_budget', 'rho'):                      # time_budget, rho may be None
+    for k in ('lr', 'clip_at', 'time_budget', 'rho'):  # time_budget, rho may be None
         if c[k] is not None or k in ('lr', 'clip_at'): c[k] = check_number(name(k), c[k])
     c['lr_decay'] = check_number(name('lr_decay'), c['lr_decay'], 0, 1, closed='left')
     c['seed'] = check_int(name('seed'), c['seed'], lo=0)
-    if c['clip'] not in CLIPS: raise ValueError(f"{name('clip')}: expected 'norm', 'value' or None, got {c['clip']!r}")
+    if c['clip'] not in CLIPS:
+        raise ValueError(f"{name('clip')}: expected 'norm', 'value' or None, got {c['clip']!r}")
     if c['dtype'] not in DTYPES:
         raise ValueError(f"{name('dtype')}: expected 'float32' or 'float64', got {c['dtype']!r}")
-    check_choice(name('cell'), c['cell'], CELLS); check_choice(name('optimizer'), c['optimizer'], OPTIMIZERS)
+    check_choice(name('cell'), c['cell'], CELLS); check_choice(name('optimizer'), c['optimizer'],
+                                                               OPTIMIZERS)
     h = c['opt_hyper']
     if not isinstance(h, dict) or not all(isinstance(k, str) for k in h) or 'lr' in h:
-        raise ValueError(f"{name('opt_hyper')}: expected a dict of the optimizer's keyword arguments by name, "
+        raise ValueError(f"{name('opt_hyper')}: expected a dict of the optimizer's keyword "
+                         "arguments by name, "
                          f"other than lr (an option of its own), got {h!r}")
-    make_optimizer(c['optimizer'], lr=c['lr'], **c['opt_hyper'])          # checks the hyperparameters
-    if task == 'text': c['val_frac'] = check_number(name('val_frac'), c['val_frac'], 0, 1, closed='neither')
+    make_optimizer(c['optimizer'], lr=c['lr'], **c['opt_hyper'])  # checks the hyperparameters
+    if task == 'text':
+        c['val_frac'] = check_number(name('val_frac'), c['val_frac'], 0, 1, closed='neither')
     for k, lo in (('seq_len', 2), ('n_symbols', 2)):
         if k in c and c[k] < lo: raise ValueError(f"{name(k)}: expected at least {lo}, got {c[k]}")
     return c
@@ -69,24 +78,27 @@ def make_config(task:str='text', # 'text', 'adding' or 'copy'
 def check_config(config:dict,        # a configuration, as `make_config` returns it
                  name:str='config',  # how messages name it
                 )->dict:             # the configuration, checked (ints as int, floats as float)
-    "A complete configuration, checked as `make_config` checks one; errors name `name` and the option."
+    "A complete configuration, checked as `make_config` checks one; errors name `name`, the option."
     if not isinstance(config, dict):
-        raise TypeError(f"{name}: expected a configuration dict from make_config, got {type(config).__name__}")
+        raise TypeError(f"{name}: expected a configuration dict from make_config, got "
+                        f"{type(config).__name__}")
     options = {k: v for k, v in config.items() if k != 'task'}
     c = _validated(check_choice(f"{name}: task", config.get('task', 'text'), TASKS), options,
                    lambda k: f"{name}: {k}")
     missing = [k for k in c if k not in config]
-    if missing: raise ValueError(f"{name}: expected every option of task {c['task']!r} (a dict from "
+    if missing: raise ValueError(f"{name}: expected every option of task {c['task']!r} (a dict "
+                                 "from "
                                  f"make_config), got missing {missing}")
     return c
 
 # %% ../nbs/10a_config.ipynb #f32bc336
 def min_text_chars(config:dict, # a text configuration, from `make_config`
                   )->int:       # the fewest characters of a text for it
-    "Shortest text for `config`: B streams of one window (k2, default k1) plus a target, and the tail."
+    "Shortest text for `config`: B streams of a window (k2, default k1) and a target, and the tail."
     c = check_config(config)
-    if c['task'] != 'text': raise ValueError(f"config: expected a text configuration, got task {c['task']!r}")
+    if c['task'] != 'text':
+        raise ValueError(f"config: expected a text configuration, got task {c['task']!r}")
     need, f = c['batch'] * ((c['k2'] or c['k1']) + 1), c['val_frac']   # training characters needed
-    n = max(need + 2, math.floor((need - 0.5) / (1 - f)))              # no shorter text can hold them
+    n = max(need + 2, math.floor((need - 0.5) / (1 - f)))  # no shorter text can hold them
     while n - max(2, int(round(n * f))) < need: n += 1
     return n

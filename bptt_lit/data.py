@@ -30,7 +30,8 @@ def check_text(name:str,            # how messages name it
     return v
 
 def text_vocab(text:str, # any non-empty text
-              )->str:    # its distinct characters in code-point order; token id i is character vocab[i]
+              # its distinct characters in code-point order; token id i is character vocab[i]
+              )->str:
     "The character vocabulary of `text`, deterministic for a given text."
     return ''.join(sorted(set(check_text('text', text, nonempty=True))))
 
@@ -42,7 +43,8 @@ def text_fingerprint(text:str)->str: # first 16 hex digits of the SHA-256 of the
 def check_vocab(vocab:str)->str: # distinct characters, as `text_vocab` makes them
     "A vocabulary: a non-empty str of distinct characters."
     if len(set(check_text('vocab', vocab, nonempty=True))) != len(vocab):
-        raise ValueError(f"vocab: expected distinct characters, got {len(vocab) - len(set(vocab))} repeated")
+        raise ValueError("vocab: expected distinct characters, got "
+                         f"{len(vocab) - len(set(vocab))} repeated")
     return vocab
 
 def encode(text:str,  # text using only characters of `vocab`
@@ -55,7 +57,9 @@ def encode(text:str,  # text using only characters of `vocab`
     table = np.full(max(int(codes.max(initial=0)), int(vcodes.max(initial=0))) + 1, -1, np.int64)
     table[vcodes] = np.arange(len(vocab))
     ids = table[codes]
-    if (ids < 0).any(): raise ValueError(f"text: expected only characters of the vocabulary, got {sorted(set(text) - set(vocab))[:10]!r}")
+    if (ids < 0).any():
+        raise ValueError("text: expected only characters of the vocabulary, got "
+                         f"{sorted(set(text) - set(vocab))[:10]!r}")
     return ids
 
 def decode(ids,       # token ids, any shape (flattened)
@@ -64,22 +68,31 @@ def decode(ids,       # token ids, any shape (flattened)
     "Token ids to character text."
     ids = np.asarray(ids).ravel(); check_vocab(vocab)
     if not ids.size: return ''
-    if ids.dtype.kind not in 'iu': raise TypeError(f"ids: expected integer token ids, got dtype {ids.dtype}")
-    if ids.min() < 0 or ids.max() >= len(vocab): raise ValueError(f"ids: expected integers in [0, {len(vocab)}), got values in [{ids.min()}, {ids.max()}]")
+    if ids.dtype.kind not in 'iu':
+        raise TypeError(f"ids: expected integer token ids, got dtype {ids.dtype}")
+    if ids.min() < 0 or ids.max() >= len(vocab):
+        raise ValueError(f"ids: expected integers in [0, {len(vocab)}), got values in "
+                         f"[{ids.min()}, {ids.max()}]")
     return ''.join(vocab[i] for i in ids.tolist())
 
 # %% ../nbs/09_data.ipynb #c71a16dc
 def _check_encoded(t):
     "A text `read_text` encoded: its vocabulary, fingerprint and token ids."
     missing = [k for k in ('vocab', 'fingerprint', 'ids') if k not in t]
-    if missing: raise ValueError(f"text: expected a str or the dict read_text returns, got missing {missing}")
-    if not isinstance(t['ids'], np.ndarray) or t['ids'].ndim != 1 or t['ids'].dtype.kind not in 'iu':
-        raise TypeError(f"text: expected read_text's 1-d integer 'ids', got {type(t['ids']).__name__}")
+    if missing:
+        raise ValueError("text: expected a str or the dict read_text returns, got missing "
+                         f"{missing}")
+    if not isinstance(t['ids'],
+                      np.ndarray) or t['ids'].ndim != 1 or t['ids'].dtype.kind not in 'iu':
+        raise TypeError("text: expected read_text's 1-d integer 'ids', got "
+                        f"{type(t['ids']).__name__}")
     return check_vocab(t['vocab']), t['fingerprint'], t['ids']
 
-def text_data(text:str|dict|None=None, # the text, or a file's text from `read_text`; default `pydoc_text()`
+# the text, or a file's text from `read_text`; default `pydoc_text()`
+def text_data(text:str|dict|None=None,
               val_frac:float=0.1,      # fraction at the end held out for validation
-             )->dict: # {'vocab', 'fingerprint', 'n_chars', 'train', 'val', 'source'}; train/val token ids
+             # {'vocab', 'fingerprint', 'n_chars', 'train', 'val', 'source'}; train/val token ids
+             )->dict:
     "Encode a text with its own vocabulary and split it into a training head and a validation tail."
     check_number('val_frac', val_frac, 0, 1, closed='neither')
     if isinstance(text, dict): (vocab, fp, ids), source = _check_encoded(text), text.get('source')
@@ -99,8 +112,9 @@ def _utf8_cut(b:bytes)->int:
     for k in range(1, min(4, len(b)) + 1):
         c = b[-k]
         if c < 0x80: return len(b)                                       # ASCII: nothing is open
-        if c >= 0xC0: return len(b) if k >= (2 if c < 0xE0 else 3 if c < 0xF0 else 4) else len(b) - k
-    return len(b)                                                        # no lead byte: the decoder judges
+        if c >= 0xC0:
+            return len(b) if k >= (2 if c < 0xE0 else 3 if c < 0xF0 else 4) else len(b) - k
+    return len(b)  # no lead byte: the decoder judges
 
 def _decoded(read, label, chunk, bar):
     "Pieces (raw bytes, text) of a UTF-8 stream `read(n)`, cut between characters."
@@ -112,7 +126,8 @@ def _decoded(read, label, chunk, bar):
         try: s = b[:cut].decode('utf-8')
         except UnicodeDecodeError as e:
             raise ValueError(f"path: expected UTF-8 text, got {label}, whose byte {off + e.start:,} "
-                             f"(0x{b[e.start]:02x}) is the first that is not UTF-8 ({e.reason})") from None
+                             f"(0x{b[e.start]:02x}) is the first that is not UTF-8 "
+                             f"({e.reason})") from None
         if cut: yield b[:cut], s
         if last: return
         off, rest = off + cut, b[cut:]
@@ -121,16 +136,18 @@ def _decoded(read, label, chunk, bar):
 def _open_text(path):
     "A checked text source: (label, size in bytes or None, opener returning a file object)."
     if not isinstance(path, (str, pathlib.PurePath)):
-        raise TypeError(f"path: expected a file path (str or os.PathLike) or '-', got {type(path).__name__}")
+        raise TypeError("path: expected a file path (str or os.PathLike) or '-', got "
+                        f"{type(path).__name__}")
     if str(path) == '-':
-        data = sys.stdin.buffer.read()                                   # one read: a pipe cannot be read twice
+        data = sys.stdin.buffer.read()  # one read: a pipe cannot be read twice
         return '<stdin>', len(data), lambda: io.BytesIO(data)
     p = pathlib.Path(path)
     if not p.exists(): raise ValueError(f"path: expected a UTF-8 text file, got no file at {p}")
     if p.is_dir(): raise ValueError(f"path: expected a UTF-8 text file, got the folder {p}")
     try:
         with open(p, 'rb') as f: f.read(1)
-    except OSError as e: raise ValueError(f"path: expected a readable file, got {p} ({e.strerror})") from None
+    except OSError as e:
+        raise ValueError(f"path: expected a readable file, got {p} ({e.strerror})") from None
     return p.name, p.stat().st_size, lambda: open(p, 'rb')
 
 def read_text(path,              # a UTF-8 text file, or '-' for standard input
@@ -144,20 +161,23 @@ def read_text(path,              # a UTF-8 text file, or '-' for standard input
                disable=not progress, leave=False)
     with bar:
         sha, seen, n = hashlib.sha256(), np.zeros(0x110000, bool), 0
-        with opener() as f:                                              # pass 1: check, hash, vocabulary
+        with opener() as f:  # pass 1: check, hash, vocabulary
             for raw, s in _decoded(f.read, label, chunk, bar):
                 sha.update(raw); codes = np.frombuffer(s.encode('utf-32-le'), np.uint32)
                 seen[codes] = True; n += len(codes)
-        if n == 0: raise ValueError(f"path: expected a non-empty UTF-8 text file, got the empty file {label}")
+        if n == 0:
+            raise ValueError("path: expected a non-empty UTF-8 text file, got the empty file "
+                             f"{label}")
         points = np.flatnonzero(seen)
         dtype = np.uint8 if len(points) <= 256 else np.uint16 if len(points) <= 65536 else np.int32
         table = np.zeros(0x110000, dtype); table[points] = np.arange(len(points))
         ids, i = np.empty(n, dtype), 0
-        with opener() as f:                                              # pass 2: code points -> ids
+        with opener() as f:  # pass 2: code points -> ids
             for _, s in _decoded(f.read, label, chunk, bar):
                 codes = np.frombuffer(s.encode('utf-32-le'), np.uint32)
                 ids[i:i + len(codes)] = table[codes]; i += len(codes)
-    return dict(vocab=''.join(map(chr, points)), fingerprint=sha.hexdigest()[:16], ids=ids, n_chars=n,
+    return dict(vocab=''.join(map(chr, points)), fingerprint=sha.hexdigest()[:16], ids=ids,
+                n_chars=n,
                 source=dict(name=label, bytes=size))
 
 # %% ../nbs/09_data.ipynb #0ecda3d4
@@ -166,35 +186,46 @@ def batchify(ids,    # token ids (N,)
             )->np.ndarray: # (M, B) with M = N // B: column b is ids[b*M:(b+1)*M], eq. (51)
     "Cut a token stream into `B` contiguous columns, dropping the remainder."
     ids, B = as_array('ids', ids), check_int('B', B)
-    if ids.ndim != 1: raise ValueError(f"ids: expected a 1-d stream of token ids, got shape {ids.shape}")
-    if len(ids) < 2: raise ValueError(f"ids: expected at least 2 tokens (an input and its target), got {len(ids)}")
-    if ids.dtype.kind not in 'iu': raise TypeError(f"ids: expected integer token ids, got dtype {ids.dtype}")
+    if ids.ndim != 1:
+        raise ValueError(f"ids: expected a 1-d stream of token ids, got shape {ids.shape}")
+    if len(ids) < 2:
+        raise ValueError("ids: expected at least 2 tokens (an input and its target), got "
+                         f"{len(ids)}")
+    if ids.dtype.kind not in 'iu':
+        raise TypeError(f"ids: expected integer token ids, got dtype {ids.dtype}")
     M = len(ids) // B
-    if M < 2: raise ValueError(f"B: expected at most {len(ids) // 2} columns for {len(ids)} tokens (two rows each), got {B}")
+    if M < 2:
+        raise ValueError(f"B: expected at most {len(ids) // 2} columns for {len(ids)} tokens (two "
+                         f"rows each), got {B}")
     return ids[:M * B].reshape(B, M).T                                    # (51) columns
 
 def text_chunks(S:np.ndarray, # batchified stream (M, B), M >= 2
                 T:int,        # chunk length
                 start:int=0,  # first row, in [0, M - 1)
-               ):             # an iterator of (i, xs (T', B), targets (T', B)), T' = T except maybe the last
+               ):  # an iterator of (i, xs (T', B), targets (T', B)), T' = T except maybe the last
     "Consecutive chunks of a batchified stream with next-character targets, eq. (51)."
     S, T, start = np.asarray(S), check_int('T', T), check_int('start', start, lo=0)
     if S.ndim != 2 or S.dtype.kind not in 'iu' or len(S) < 2:
-        raise ValueError(f"S: expected 2-d integer token ids of at least 2 rows (from batchify), got dtype {S.dtype} shape {S.shape}")
-    if start >= len(S) - 1: raise ValueError(f"start: expected a row in [0, {len(S) - 1}) (every row of S but the last), got {start}")
-    return ((i, S[i:i + T][:len(S) - 1 - i], S[i + 1:i + T + 1]) for i in range(start, len(S) - 1, T))   # (51) inputs, next-character targets
+        raise ValueError("S: expected 2-d integer token ids of at least 2 rows (from batchify), "
+                         f"got dtype {S.dtype} shape {S.shape}")
+    if start >= len(S) - 1:
+        raise ValueError(f"start: expected a row in [0, {len(S) - 1}) (every row of S but the "
+                         f"last), got {start}")
+    # (51) inputs, next-character targets
+    return ((i, S[i:i + T][:len(S) - 1 - i], S[i + 1:i + T + 1]) for i in range(start, len(S) - 1,
+                                                                                T))
 
 # %% ../nbs/09_data.ipynb #d3a741f9
 def adding_problem(n:int,    # number of sequences (the batch)
                    T:int,    # sequence length, >= 2
                    seed=0,   # an integer >= 0 or a list of them, for `np.random.default_rng`
                   )->tuple:  # (xs (T, n, 2) float, targets (T, n, 1) float, mask (T, n))
-    "The adding problem: values and two markers in, the sum of the marked values out at the last step, eq. (52)."
-    n, T = check_int('n', n), check_int('T', T, lo=2)                      # T >= 2: one marker in each half
+    "The adding problem: values and two markers in, the sum of the marked values out, eq. (52)."
+    n, T = check_int('n', n), check_int('T', T, lo=2)  # T >= 2: one marker in each half
     rng = np.random.default_rng(check_seed('seed', seed))
     xs = np.zeros((T, n, 2))
     xs[:, :, 0] = rng.uniform(0, 1, (T, n))                                  # values u_t
-    t1, t2 = rng.integers(0, T // 2, n), rng.integers(T // 2, T, n)          # one marker in each half
+    t1, t2 = rng.integers(0, T // 2, n), rng.integers(T // 2, T, n)  # one marker in each half
     xs[t1, np.arange(n), 1] = xs[t2, np.arange(n), 1] = 1
     targets, mask = np.zeros((T, n, 1)), np.zeros((T, n))
     targets[-1, :, 0] = (xs[:, :, 0] * xs[:, :, 1]).sum(0)                   # (52)
@@ -205,9 +236,11 @@ def adding_problem(n:int,    # number of sequences (the batch)
 def copy_task(n:int,         # number of sequences
               n_symbols:int, # alphabet size, >= 2
               length:int,    # symbols to remember
-              delay:int,     # steps between the last symbol and the first recall, >= 1 (the last is the marker)
+              # steps between the last symbol and the first recall, >= 1 (the last is the marker)
+              delay:int,
               seed=0,        # an integer >= 0 or a list of them, for `np.random.default_rng`
-             )->tuple:       # (xs (T, n) ids < n_symbols + 2, targets (T, n) ids < n_symbols, mask (T, n)), T = 2*length + delay
+             # (xs (T, n) ids < n_symbols + 2, targets (T, n) ids < n_symbols, mask (T, n))
+             )->tuple:
     "The copy/memory task: see `length` symbols, wait `delay` steps, reproduce them, eq. (54)."
     n, n_symbols = check_int('n', n), check_int('n_symbols', n_symbols, lo=2)
     length, delay = check_int('length', length), check_int('delay', delay)
@@ -215,26 +248,34 @@ def copy_task(n:int,         # number of sequences
     L, D, blank = length, delay, n_symbols
     s = rng.integers(0, n_symbols, (L, n))
     xs = np.full((2 * L + D, n), blank, np.int64)
-    xs[:L], xs[L + D - 1] = s, blank + 1                                     # (54) symbols, go marker
+    xs[:L], xs[L + D - 1] = s, blank + 1  # (54) symbols, go marker
     targets, mask = np.zeros_like(xs), np.zeros(xs.shape)
     targets[L + D:], mask[L + D:] = s, 1                                     # (54) recall
     return xs, targets, mask
 
 # %% ../nbs/09_data.ipynb #3a16c5a8
 def _check_sequence(xs, targets, mask):
-    "One sequence of a task: floats (T, 2) and targets (T, 1), or ids (T,) and targets (T,); a mask (T,) scoring a step."
+    "One sequence of a task: floats (T, 2), targets (T, 1), or ids, targets (T,); a mask (T,)."
     a = {'xs': np.asarray(xs), 'targets': np.asarray(targets), 'mask': np.asarray(mask)}
     for k, v in a.items(): check_finite(k, v)
-    tails = {'xs': ((2,), '(T, 2)'), 'targets': ((1,), '(T, 1)'), 'mask': ((), '(T,)')} if a['xs'].ndim == 2 else \
-            {'xs': ((), '(T,) for copy-task ids or (T, 2) for the adding problem'), 'targets': ((), '(T,)'), 'mask': ((), '(T,)')}
+    if a['xs'].ndim == 2:
+        tails = {'xs': ((2,), '(T, 2)'), 'targets': ((1,), '(T, 1)'), 'mask': ((), '(T,)')}
+    else: tails = {'xs': ((), '(T,) for copy-task ids or (T, 2) for the adding problem'),
+                   'targets': ((), '(T,)'), 'mask': ((), '(T,)')}
     for k, (tail, shape) in tails.items():
-        if a[k].ndim == 0 or a[k].shape[1:] != tail: raise ValueError(f"{k}: expected shape {shape}, got {a[k].shape}")
+        if a[k].ndim == 0 or a[k].shape[1:] != tail:
+            raise ValueError(f"{k}: expected shape {shape}, got {a[k].shape}")
     lengths = [len(v) for v in a.values()]
-    if len(set(lengths)) == 3: raise ValueError(f"xs, targets, mask: expected one length T for all three, got lengths {lengths[0]}, {lengths[1]} and {lengths[2]}")
-    T = max(lengths, key=lengths.count)                                                 # the length two of the three agree on
+    if len(set(lengths)) == 3:
+        raise ValueError("xs, targets, mask: expected one length T for all three, got lengths "
+                         f"{lengths[0]}, {lengths[1]} and {lengths[2]}")
+    T = max(lengths, key=lengths.count)  # the length two of the three agree on
     for k, v in a.items():
-        if len(v) != T: raise ValueError(f"{k}: expected T = {T} steps (the length of the other two), got {len(v)}")
-    if not (a['mask'] > 0).any(): raise ValueError(f"mask: expected at least one scored step (weight > 0), got none of {T}")
+        if len(v) != T:
+            raise ValueError(f"{k}: expected T = {T} steps (the length of the other two), got "
+                             f"{len(v)}")
+    if not (a['mask'] > 0).any():
+        raise ValueError(f"mask: expected at least one scored step (weight > 0), got none of {T}")
     return a.values()
 
 def plot_task(xs,         # one sequence of inputs: (T, 2) adding problem or (T,) copy-task ids
@@ -252,7 +293,8 @@ def plot_task(xs,         # one sequence of inputs: (T, 2) adding problem or (T,
         ax.plot(t, xs[:, 0], '.-', color='0.6', label='value $u_t$', **kwargs)
         marked = np.flatnonzero(xs[:, 1])
         ax.plot(marked, xs[marked, 0], 'o', color='tab:blue', label='marked')
-        ax.plot(last, targets[last, 0], '*', ms=12, color='tab:orange', label=f'target = {targets[last[0], 0]:.3f}')
+        ax.plot(last, targets[last, 0], '*', ms=12, color='tab:orange',
+                label=f'target = {targets[last[0], 0]:.3f}')
         ax.set_ylim(-.05, max(1.0, targets[last, 0].max()) + .6)
     else:
         ax.step(t, xs, where='mid', color='tab:blue', label='input id', **kwargs)

@@ -19,7 +19,8 @@ from .forward import rnn_forward, rnn_loss, log_softmax
 from .backward import bptt_core
 from .update import make_optimizer, OPTIMIZERS
 from .clip import global_norm, clip_by_value, clip_by_global_norm
-from .data import (text_data, batchify, encode, decode, adding_problem, copy_task, read_text,
+from .data import (text_data, batchify, encode, decode, adding_problem, copy_task,
+                           read_text,
                            check_text, check_vocab)
 from .config import (TASKS, CLIPS, DTYPES, default_config, make_config, check_config,
                              min_text_chars)                                       # re-exported
@@ -38,15 +39,18 @@ def load_task(config:dict,             # from `make_config`
     if task == 'text':
         d = text_data(text, c['val_frac'])
         n = len(d['train'])
-        if c['batch'] > n // 2: raise ValueError(f"batch: expected at most {n // 2} streams (two of the "
-                                                 f"{n:,} training characters each), got {c['batch']}")
+        if c['batch'] > n // 2:
+            raise ValueError(f"batch: expected at most {n // 2} streams (two of the {n:,} training "
+                             f"characters each), got {c['batch']}")
         S, V = batchify(d['train'], c['batch']), len(d['vocab'])                      # (51)
-        return dict(task=task, n_in=V, n_out=V, loss='xent', vocab=d['vocab'], fingerprint=d['fingerprint'],
+        return dict(task=task, n_in=V, n_out=V, loss='xent', vocab=d['vocab'],
+                    fingerprint=d['fingerprint'],
                     n_chars=d['n_chars'], source=d['source'], xs=S[:-1], targets=S[1:],
                     val=batchify(d['val'], min(EVAL_COLUMNS, len(d['val']) // 2)))
-    test_seed = [c['seed'], 1]                                                    # never a training stream's seed
+    test_seed = [c['seed'], 1]  # never a training stream's seed
     if task == 'adding':
-        return dict(task=task, n_in=2, n_out=1, loss='mse', test=adding_problem(c['n_test'], c['seq_len'], test_seed))
+        return dict(task=task, n_in=2, n_out=1, loss='mse',
+                    test=adding_problem(c['n_test'], c['seq_len'], test_seed))
     K = c['n_symbols']
     return dict(task=task, n_in=K + 2, n_out=K, loss='xent',
                 test=copy_task(c['n_test'], K, c['length'], c['delay'], test_seed))
@@ -55,61 +59,76 @@ def _task_stream(data, c, stream_seed):
     "The stream a run reads, (xs (N, B, ...), targets, mask or None): the text, or a fresh batch."
     if data['task'] == 'text': return data['xs'], data['targets'], None
     if data.get('_cache', (None,))[0] != stream_seed:
-        batch = adding_problem(c['batch'], c['seq_len'], stream_seed) if data['task'] == 'adding' else \
+        batch = adding_problem(c['batch'], c['seq_len'],
+                               stream_seed) if data['task'] == 'adding' else \
                 copy_task(c['batch'], c['n_symbols'], c['length'], c['delay'], stream_seed)
         data['_cache'] = (stream_seed, batch)
     return data['_cache'][1]
 
-_DATA_KEYS = {'text': ('task', 'n_in', 'n_out', 'loss', 'vocab', 'fingerprint', 'n_chars', 'xs', 'targets',
+_DATA_KEYS = {'text': ('task', 'n_in', 'n_out', 'loss', 'vocab', 'fingerprint', 'n_chars', 'xs',
+                       'targets',
                        'val'),
-              'adding': ('task', 'n_in', 'n_out', 'loss', 'test'), 'copy': ('task', 'n_in', 'n_out', 'loss', 'test')}
+              'adding': ('task', 'n_in', 'n_out', 'loss', 'test'), 'copy': ('task', 'n_in', 'n_out',
+                                                                            'loss', 'test')}
 
 def check_data(data:dict,          # from `load_task`
                config:dict|None=None, # if given: the data must be of this configuration
                p:dict|None=None,      # if given: the task's sizes must be those of these parameters
                fingerprint:str|None=None, # if given: a text's fingerprint must be this one
               ):
-    "Task data as `load_task` returns it, and if given of the configuration, the parameters, the text."
-    if not isinstance(data, dict): raise TypeError(f"data: expected the dict load_task returns, got {type(data).__name__}")
+    "Task data as `load_task` returns it; if given, of the configuration, parameters, text."
+    if not isinstance(data, dict):
+        raise TypeError(f"data: expected the dict load_task returns, got {type(data).__name__}")
     task = data.get('task')
     if task not in TASKS:
-        raise ValueError(f"data: expected the data of a task in {list(TASKS)} (from load_task), got task {task!r}")
+        raise ValueError(f"data: expected the data of a task in {list(TASKS)} (from load_task), "
+                         f"got task {task!r}")
     missing = [k for k in _DATA_KEYS[task] if k not in data]
-    if missing: raise ValueError(f"data: expected the keys load_task gives a {task!r} task, got missing {missing}")
-    got = f"a {task!r} task with n_in {data['n_in']}, n_out {data['n_out']} and loss {data['loss']!r}"
+    if missing:
+        raise ValueError(f"data: expected the keys load_task gives a {task!r} task, got missing "
+                         f"{missing}")
+    got = (f"a {task!r} task with n_in {data['n_in']}, n_out {data['n_out']} and loss "
+           f"{data['loss']!r}")
     sizes = ((len(data['vocab']),) * 2 if task == 'text' else (2, 1) if task == 'adding'
              else (data['n_out'] + 2, data['n_out']))
-    if (data['n_in'], data['n_out'], data['loss']) != (*sizes, 'mse' if task == 'adding' else 'xent'):
+    if (data['n_in'], data['n_out'], data['loss']) != (*sizes,
+                                                       'mse' if task == 'adding' else 'xent'):
         raise ValueError(f"data: expected what load_task gives, got {got}")
     c = config
     if c is not None and (task != c['task'] or (task == 'copy' and data['n_out'] != c['n_symbols'])
                           or (task == 'text' and data['xs'].shape[1] != c['batch'])):
-        raise ValueError(f"data: expected the data of the configuration (load_task(config), task {c['task']!r}), "
+        raise ValueError("data: expected the data of the configuration (load_task(config), task "
+                         f"{c['task']!r}), "
                          f"got {got}")
     if fingerprint is not None and task == 'text' and data['fingerprint'] != fingerprint:
-        raise ValueError(f"data: expected the text the run was trained on (fingerprint {fingerprint}), got a "
-                         f"different text ({data['fingerprint']}, {data['n_chars']:,} characters) — another "
-                         "Python version? Sampling still works.")
+        raise ValueError(f"data: expected the text the run was trained on (fingerprint {fingerprint}), "
+                         f"got a different text ({data['fingerprint']}, {data['n_chars']:,} "
+                         "characters) — another Python version? Sampling still works.")
     if p is not None and (data['n_in'], data['n_out']) != (p['Wxh'].shape[0], p['Why'].shape[1]):
-        raise ValueError(f"data: expected a task of the sizes of the parameters, n_in {p['Wxh'].shape[0]} and "
+        raise ValueError("data: expected a task of the sizes of the parameters, n_in "
+                         f"{p['Wxh'].shape[0]} and "
                          f"n_out {p['Why'].shape[1]}, got {got}")
 
 # %% ../nbs/10_train.ipynb #e6c09fa4
 def init_run(config:dict, # from `make_config`
              data:dict,   # from `load_task(config)`
             )->dict:      # the state of a fresh run
-    "A fresh run: initial parameters and optimizer state, the start of the first stream, an empty history."
+    "A fresh run: initial parameters and optimizer state, the first stream, an empty history."
     c = check_config(config); check_data(data, c)
     dtype, cell = np.dtype(c['dtype']), get_cell(c['cell'])
-    p = init_rnn(data['n_in'], c['hidden'], data['n_out'], seed=c['seed'], rho=c['rho'], dtype=dtype,
+    p = init_rnn(data['n_in'], c['hidden'], data['n_out'], seed=c['seed'], rho=c['rho'],
+                 dtype=dtype,
                  cell=c['cell'])
     rng = np.random.default_rng(c['seed'])
     stream_seed = 0 if c['task'] == 'text' else int(rng.integers(2**62))
     opt = make_optimizer(c['optimizer'], lr=c['lr'], **c['opt_hyper'])
-    return dict(config=c, p=p, opt_state=opt.init(p), step=0, stream=0, pos=0, stream_seed=stream_seed,
+    return dict(config=c, p=p, opt_state=opt.init(p), step=0, stream=0, pos=0,
+                stream_seed=stream_seed,
                 h=cell.zero_state(c['batch'], c['hidden'], dtype), rng=rng.bit_generator.state,
-                elapsed=0.0, tokens=0, history=dict(task=c['task'], step=[], loss=[], grad_norm=[], lr=[], eval=[]),
-                vocab=data.get('vocab'), fingerprint=data.get('fingerprint'), source=data.get('source'))
+                elapsed=0.0, tokens=0,
+                history=dict(task=c['task'], step=[], loss=[], grad_norm=[], lr=[], eval=[]),
+                vocab=data.get('vocab'), fingerprint=data.get('fingerprint'),
+                source=data.get('source'))
 
 # %% ../nbs/10_train.ipynb #32da0943
 def _check_run(run, data=None):
@@ -122,15 +141,16 @@ def _check_run(run, data=None):
 def _window_grads(p, xs, targets, mask, pos, h, k1, k2, loss):
     "`window_grads` without its own checks (the window's values are checked at `bptt`'s door)."
     N, B = xs.shape[:2]
-    e = min(pos + k1, N); s = max(e - k2, 0)                             # (55) block (pos, e], window (s, e]
-    s_next = max(min(e + k1, N) - k2, 0)                                 # (55) where the next window starts
+    e = min(pos + k1, N); s = max(e - k2, 0)  # (55) block (pos, e], window (s, e]
+    s_next = max(min(e + k1, N) - k2, 0)  # (55) where the next window starts
     m = None if mask is None else mask[s:e].copy()
-    if s < pos:                                                          # (55) no loss before the block
+    if s < pos:  # (55) no loss before the block
         if m is None: m = np.ones((e - s, B), p['Why'].dtype)
         m[:pos - s] = 0
     cell, xw, tw, hw, mw = checked_problem(p, xs[s:e], targets[s:e], h, loss, m)      # the door
-    L, g, _, cache = bptt_core(cell, p, xw, tw, hw, loss, mw)                        # kernels from here
-    refuse_nonfinite('the loss and gradients', {'L': L, **{f"grads[{k!r}]": v for k, v in g.items()}})
+    L, g, _, cache = bptt_core(cell, p, xw, tw, hw, loss, mw)  # kernels from here
+    refuse_nonfinite('the loss and gradients', {'L': L, **{f"grads[{k!r}]": v for k,
+                                                           v in g.items()}})
     n = float(e - pos) if mask is None else float(mask[pos:e].sum()) / B
     return L, g, n, e, cell.state_at(cache, s_next - s)                  # (55) h_{s'}
 
@@ -143,18 +163,22 @@ def window_grads(p:dict,   # parameters of any cell
                  k1:int,   # TBPTT(k1, k2): steps between updates
                  k2:int,   # steps backpropagated, k2 >= k1
                  loss:str, # 'xent' or 'mse'
-                )->tuple:  # (loss, grads, targets per sequence n, next pos e, state at the next window's start)
+                # (loss, grads, targets per sequence n, next pos e, state at the next window start)
+                )->tuple:
     "Loss and gradient of the next TBPTT(k1, k2) update of a stream, eq. (55)."
-    xs, targets = np.asarray(xs), np.asarray(targets)                    # the window's values: bptt's door
+    xs, targets = np.asarray(xs), np.asarray(targets)  # the window's values: bptt's door
     if xs.ndim not in (2, 3) or 0 in xs.shape[:2]:
-        raise ValueError(f"xs: expected a stream (N, B) of token ids or (N, B, n_in) of floats, N, B >= 1, "
+        raise ValueError("xs: expected a stream (N, B) of token ids or (N, B, n_in) of floats, "
+                         "N, B >= 1, "
                          f"got shape {xs.shape}")
     N, B = xs.shape[:2]
     if targets.shape[:2] != (N, B):
-        raise ValueError(f"targets: expected a stream of (N, B) = {(N, B)} (from xs) in its first two axes, "
+        raise ValueError(f"targets: expected a stream of (N, B) = {(N, B)} (from xs) in its first "
+                         "two axes, "
                          f"got shape {targets.shape}")
     if mask is not None and np.shape(mask) != (N, B):
-        raise ValueError(f"mask: expected None or shape (N, B) = {(N, B)} (from xs), got shape {np.shape(mask)}")
+        raise ValueError(f"mask: expected None or shape (N, B) = {(N, B)} (from xs), got shape "
+                         f"{np.shape(mask)}")
     pos, k1, k2 = check_int('pos', pos, lo=0), check_int('k1', k1), check_int('k2', k2)
     if pos >= N: raise ValueError(f"pos: expected a position in [0, {N}) (N from xs), got {pos}")
     if k2 < k1: raise ValueError(f"k2: expected an integer >= k1 = {k1}, got {k2}")
@@ -168,14 +192,15 @@ def _progress(run, elapsed):
     return max(run['step'] / c['steps'], elapsed / c['time_budget'] if c['time_budget'] else 0.0)
 
 def _lr_at(config, progress):
-    "The learning rate at progress pi: constant, then linearly to zero over the last `lr_decay`, eq. (56)."
+    "The learning rate at progress pi: constant, then linear to 0 over the last `lr_decay`, (56)."
     f = config['lr_decay']
     return config['lr'] * (min(1.0, (1 - progress) / f) if f else 1.0)            # (56)
 
 def _clip(g, c):
     if c['clip'] == 'norm': return clip_by_global_norm(g, c['clip_at'])          # (56) clip
     norm = global_norm(g)
-    return (clip_by_value(g, c['clip_at']) if c['clip'] == 'value' and math.isfinite(norm) else g), norm
+    by_value = c['clip'] == 'value' and math.isfinite(norm)
+    return (clip_by_value(g, c['clip_at']) if by_value else g), norm
 
 def _guarded(step, f, *args):
     "Run a stage; its refusal of a non-finite value (a `NonFiniteError`) stops the run at `step`."
@@ -196,15 +221,17 @@ def _train_step(run, data, elapsed):
     xs, targets, mask = _task_stream(data, c, run['stream_seed'])
     k1 = c['k1'] or len(xs); k2 = c['k2'] or k1
     step, B = run['step'] + 1, xs.shape[1]
-    L, g, n, pos, h = _guarded(step, _window_grads, p, xs, targets, mask, run['pos'], run['h'], k1, k2,
+    L, g, n, pos, h = _guarded(step, _window_grads, p, xs, targets, mask, run['pos'], run['h'], k1,
+                               k2,
                                data['loss'])
     new = dict(run, pos=pos, h=h, tokens=run['tokens'] + (pos - run['pos']) * B, elapsed=elapsed)
-    if pos >= len(xs):                                                   # end of the stream: reset the state
+    if pos >= len(xs):  # end of the stream: reset the state
         new['stream_seed'], new['rng'] = _next_stream(run, run['rng'])
         dtype = np.dtype(c['dtype'])
-        new.update(pos=0, stream=run['stream'] + 1, h=get_cell(c['cell']).zero_state(B, c['hidden'], dtype))
+        new.update(pos=0, stream=run['stream'] + 1, h=get_cell(c['cell']).zero_state(B, c['hidden'],
+                                                                                     dtype))
     if n == 0: return new, None
-    g, norm = _clip({k: v / n for k, v in g.items()}, c)                 # (56) per-target mean, clipped
+    g, norm = _clip({k: v / n for k, v in g.items()}, c)  # (56) per-target mean, clipped
     if not (math.isfinite(L) and math.isfinite(norm)):
         raise FloatingPointError(f"step {step}: non-finite loss {L / n} or gradient norm {norm}")
     lr = _lr_at(c, _progress(run, elapsed))
@@ -217,14 +244,14 @@ def train_step(run:dict,          # the state of the run (not modified)
                data:dict,         # from `load_task(run['config'])`
                elapsed:float=0.0, # seconds spent so far (a time-budgeted schedule), >= 0
               )->tuple:           # (new run, record {'loss', 'grad_norm', 'lr'}, or None: no loss)
-    "One TBPTT window of the stream: gradient, clip, update, and the state carried on, eqs. (55)-(56)."
+    "One TBPTT window of the stream: gradient, clip, update, the state carried on, (55)-(56)."
     c, elapsed = _check_run(run, data), check_number('elapsed', elapsed, 0, closed='both')
     tb = c['time_budget']
     if run['step'] >= c['steps'] or (tb and elapsed >= tb):
         raise ValueError(f"run: expected a run with budget left (step < steps = {c['steps']}"
                          + (f", elapsed < time_budget = {tb:g}" if tb else '')
                          + f"), got step {run['step']}" + (f", elapsed {elapsed:g}" if tb else ''))
-    return _train_step(dict(run, config=c), data, elapsed)              # the checked config: ints, floats
+    return _train_step(dict(run, config=c), data, elapsed)  # the checked config: ints, floats
 
 # %% ../nbs/10_train.ipynb #183dfd23
 def evaluate(p:dict,   # parameters of any cell
@@ -238,27 +265,34 @@ def evaluate(p:dict,   # parameters of any cell
         for i in range(0, len(S) - 1, chunk):
             xs = S[i:i + chunk][:len(S) - 1 - i]
             ys, cache = rnn_forward(p, xs, h)
-            total += rnn_loss(ys, S[i + 1:i + chunk + 1])[0]; h = cell.state_at(cache, len(xs))  # sum_t of column means
+            # sum_t of column means
+            total += rnn_loss(ys, S[i + 1:i + chunk + 1])[0]; h = cell.state_at(cache, len(xs))
         nats = float(total / (len(S) - 1))
         return {'bpc': nats / math.log(2), 'nats': nats}                                 # (57)
     xs, targets, mask = data['test']
     ys = rnn_forward(p, xs)[0]
-    if data['task'] == 'adding': return {'mse': float(((ys[-1, :, 0] - targets[-1, :, 0]) ** 2).mean())}
+    if data['task'] == 'adding':
+        return {'mse': float(((ys[-1, :, 0] - targets[-1, :, 0]) ** 2).mean())}
     on = mask > 0
     return {'accuracy': float((ys.argmax(-1) == targets)[on].mean()),
             'xent': float(rnn_loss(ys, targets, 'xent', mask)[0] / mask.sum(0).mean())}
 
 # %% ../nbs/10_train.ipynb #502ad163
-_CURVES = {'text': ('bits per character', 1 / math.log(2), 'bpc'), 'adding': ('mean squared error', 2.0, 'mse'),
-           'copy': ('cross-entropy per recall step (nats)', 1.0, 'xent')}   # (label, loss -> metric, key)
+_CURVES = {'text': ('bits per character', 1 / math.log(2), 'bpc'), 'adding': ('mean squared error',
+                                                                              2.0, 'mse'),
+           # (label, loss -> metric, key)
+           'copy': ('cross-entropy per recall step (nats)', 1.0, 'xent')}
 
-def _metric_line(ev): return ', '.join(f"{k} {v:.4f}" for k, v in ev.items() if k not in ('step', 'time'))
+def _metric_line(ev): return ', '.join(f"{k} {v:.4f}" for k, v in ev.items() if k not in ('step',
+                                                                                          'time'))
 
 def _evaluate_into(run, data):
     "Evaluate into the history, guarded as the updates are: a non-finite value stops the run."
-    ev = dict(step=run['step'], time=round(run['elapsed'], 3), **_guarded(run['step'], evaluate, run['p'], data))
+    ev = dict(step=run['step'], time=round(run['elapsed'], 3), **_guarded(run['step'], evaluate,
+                                                                          run['p'], data))
     if not all(math.isfinite(v) for k, v in ev.items() if k not in ('step', 'time')):
-        raise FloatingPointError(f"step {run['step']}: non-finite held-out metric {_metric_line(ev)}")
+        raise FloatingPointError(f"step {run['step']}: non-finite held-out metric "
+                                 f"{_metric_line(ev)}")
     run['history']['eval'].append(ev)
     return ev
 
@@ -272,7 +306,7 @@ def _kept(ckpt, saved):
     "What a stopped run leaves behind."
     if not ckpt: return "no checkpoint path was given"
     if not ckpt.exists(): return "no checkpoint was written"
-    return f"the last good checkpoint {ckpt} is kept" + (f" (step {saved})" if saved is not None else "")
+    return f"the last good checkpoint {ckpt} is kept" + ("" if saved is None else f" (step {saved})")
 
 def train(run:dict,            # from `init_run` or `load_checkpoint`
           data:dict|None=None, # from `load_task(run['config'])`; loaded if None
@@ -291,17 +325,19 @@ def train(run:dict,            # from `init_run` or `load_checkpoint`
     run = dict(run, config=c, history=history, interrupted=False)
     t0, el0, saved = time.perf_counter(), run['elapsed'], None
     label, scale, key = _CURVES[c['task']]
-    bar = tqdm(total=c['steps'], initial=run['step'], disable=not progress, unit='step', dynamic_ncols=True)
+    bar = tqdm(total=c['steps'], initial=run['step'], disable=not progress, unit='step',
+               dynamic_ncols=True)
     try:
         try:
             while run['step'] < last:
                 elapsed = el0 + time.perf_counter() - t0
                 if c['time_budget'] and elapsed >= c['time_budget']: break
                 new, rec = _train_step(run, data, elapsed)
-                run = new                                                # the only place the state changes
+                run = new  # the only place the state changes
                 if rec is None: continue
                 _record(run, rec); bar.update(1)
-                if run['step'] % 10 == 0: bar.set_postfix({f"train {key}": f"{rec['loss'] * scale:.3f}"}, refresh=False)
+                if run['step'] % 10 == 0:
+                    bar.set_postfix({f"train {key}": f"{rec['loss'] * scale:.3f}"}, refresh=False)
                 if run['step'] % c['eval_every'] == 0:
                     ev = _evaluate_into(run, data)
                     if progress: bar.write(f"step {run['step']}: {_metric_line(ev)}")
@@ -318,7 +354,7 @@ def train(run:dict,            # from `init_run` or `load_checkpoint`
 
 # %% ../nbs/10_train.ipynb #39d0cca4
 def _smooth(x, span=None):
-    "Exponential moving average; the span grows with the history (about 1/30 of it, 2 to 50 updates)."
+    "Exponential moving average; its span grows with the history (1/30 of it, 2 to 50 updates)."
     span = span or min(50, max(2, len(x) // 30))
     out, m = np.empty(len(x)), None
     for i, v in enumerate(x): m = v if m is None else m + (v - m) * 2 / (span + 1); out[i] = m
@@ -327,11 +363,14 @@ def _smooth(x, span=None):
 def _check_history(history):
     "A run's history: its keys, a task with curves, the per-update lists of one length."
     if not isinstance(history, dict):
-        raise TypeError(f"history: expected a run's history dict (run['history']), got {type(history).__name__}")
+        raise TypeError("history: expected a run's history dict (run['history']), got "
+                        f"{type(history).__name__}")
     missing = [k for k in ('task', 'step', 'loss', 'grad_norm', 'lr', 'eval') if k not in history]
-    if missing: raise ValueError(f"history: expected the keys of run['history'], got missing {missing}")
+    if missing:
+        raise ValueError(f"history: expected the keys of run['history'], got missing {missing}")
     if history['task'] not in _CURVES:
-        raise ValueError(f"history: expected the history of a task in {list(_CURVES)}, got task {history['task']!r}")
+        raise ValueError(f"history: expected the history of a task in {list(_CURVES)}, got task "
+                         f"{history['task']!r}")
     lengths = {k: len(history[k]) for k in ('step', 'loss', 'grad_norm', 'lr')}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"history: expected per-update lists of one length, got lengths {lengths}")
@@ -348,7 +387,8 @@ def plot_history(history:dict, # run['history']
     ax.plot(steps, loss, color='tab:blue', alpha=.25, lw=.7)
     ax.plot(steps, _smooth(loss), color='tab:blue', label='training (moving average)', **kwargs)
     ev = [e for e in history['eval'] if key in e]
-    ax.plot([e['step'] for e in ev], [e[key] for e in ev], 'o-', color='tab:orange', ms=4, label='held out')
+    ax.plot([e['step'] for e in ev], [e[key] for e in ev], 'o-', color='tab:orange', ms=4,
+            label='held out')
     ax.set_xlabel('update'); ax.set_ylabel(label); ax.legend(fontsize=8)
     return ax
 
@@ -361,17 +401,19 @@ def plot_grad_norm(history:dict, # run['history']
     _check_history(history); clip_at = None if clip_at is None else check_number('clip_at', clip_at)
     if ax is None: _, ax = plt.subplots(figsize=(6, 3))
     ax.semilogy(history['step'], history['grad_norm'], lw=.7, **kwargs)
-    lo, hi = ax.get_ylim()                                                     # label 0.3, 1, 10 rather than 3x10^-1
-    few = lambda v, _: f'{v:g}' if hi / lo < 30 and round(v / 10 ** np.floor(np.log10(v))) in (2, 3, 5) else ''
+    lo, hi = ax.get_ylim()  # label 0.3, 1, 10 rather than 3x10^-1
+    lead = lambda v: round(v / 10 ** np.floor(np.log10(v)))               # the leading digit
+    few = lambda v, _: f'{v:g}' if hi / lo < 30 and lead(v) in (2, 3, 5) else ''
     ax.yaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f'{v:g}'))
     ax.yaxis.set_minor_formatter(mticker.FuncFormatter(few))
     if clip_at:
-        ax.axhline(clip_at, color='tab:red', ls='--', lw=1, label=f'clip at {clip_at:g}'); ax.legend(fontsize=8)
+        ax.axhline(clip_at, color='tab:red', ls='--', lw=1,
+                   label=f'clip at {clip_at:g}'); ax.legend(fontsize=8)
     ax.set_xlabel('update'); ax.set_ylabel('gradient norm before clipping')
     return ax
 
 # %% ../nbs/10_train.ipynb #43d567e2
-def sample(p:dict,              # parameters of a character model of any cell (n_in = n_out = len(vocab))
+def sample(p:dict,  # parameters of a character model of any cell (n_in = n_out = len(vocab))
            vocab:str,           # its vocabulary (stored in its checkpoint)
            n:int=300,           # characters to generate
            temperature:float=1.0, # tau > 0
@@ -383,9 +425,11 @@ def sample(p:dict,              # parameters of a character model of any cell (n
     if n_in != len(check_vocab(vocab)) or n_out != len(vocab):
         raise ValueError(f"vocab: expected {n_in} characters (n_in, n_out of p), got {len(vocab)}")
     n, temperature = check_int('n', n, lo=0), check_number('temperature', temperature)
-    rng, prime = np.random.default_rng(check_seed('seed', seed)), check_text('prime', prime, nonempty=True)
+    rng, prime = np.random.default_rng(check_seed('seed', seed)), check_text('prime', prime,
+                                                                             nonempty=True)
     unknown = sorted(set(prime) - set(vocab))
-    if unknown: raise ValueError(f"prime: expected only characters of the vocabulary, got {unknown[:10]!r}")
+    if unknown:
+        raise ValueError(f"prime: expected only characters of the vocabulary, got {unknown[:10]!r}")
     xs = encode(prime, vocab)[:, None]
     out = []
     for _ in range(n + 1):
@@ -393,9 +437,11 @@ def sample(p:dict,              # parameters of a character model of any cell (n
         y, h = ys[-1].astype(np.float64), cell.state_at(cache, len(xs))
         if len(out) == n: break
         with np.errstate(over='ignore'): z = y[0] / temperature                  # (58)
-        if np.isfinite(z).all() or not np.isfinite(y).all():                    # log_softmax refuses non-finite
+        if np.isfinite(z).all() or not np.isfinite(y).all():  # log_softmax refuses non-finite
             q = np.exp(log_softmax(z))
-            out.append(min(int(np.searchsorted(np.cumsum(q), rng.random() * q.sum(), side='right')), len(q) - 1))
-        else: out.append(int(np.argmax(y[0])))           # y / tau overflowed: the limit tau -> 0, the most likely
+            out.append(min(int(np.searchsorted(np.cumsum(q), rng.random() * q.sum(), side='right')),
+                           len(q) - 1))
+        # y / tau overflowed: the limit tau -> 0, the most likely
+        else: out.append(int(np.argmax(y[0])))
         xs = np.array([[out[-1]]])
     return decode(out, vocab)
