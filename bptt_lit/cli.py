@@ -7,12 +7,15 @@ __all__ = ['CHECKS', 'random_config', 'run_checks', 'main']
 
 # %% ../nbs/13_cli.ipynb #75222cab
 import os
-for _var in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'): os.environ.setdefault(_var, '1')   # see "One BLAS thread"
-import sys, io, json, time, argparse, pathlib
+# see "One BLAS thread"
+for _var in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+    os.environ.setdefault(_var, '1')
+import sys, io, json, math, time, argparse, pathlib
 import numpy as np
 from matplotlib.figure import Figure
 import bptt_lit
-from .unfold import init_rnn, check_int, check_number, check_flag, check_seed
+from .checks import check_int, check_number, check_flag, check_seed, CELLS
+from .unfold import init_rnn
 from .forward import rnn_forward, rnn_loss
 from .backward import bptt, rnn_backward
 from .sum_over_time import grads_by_use, grads_by_loss_term
@@ -22,22 +25,28 @@ from .clip import clip_by_global_norm
 from .truncate import tbptt
 from .memory import bptt_checkpointed
 import autograd.misc.optimizers as ag_opt
-from .train import (make_config, default_config, load_task, init_run, train, load_checkpoint, sample, plot_history,
-                            plot_grad_norm, TASKS, _CLIPS, _DTYPES, _atomic_write, _check_run, _check_path, _metric_line)
+from .data import read_text
+from .config import make_config, default_config, min_text_chars, TASKS, CLIPS, DTYPES
+from .checkpoint import load_checkpoint, atomic_write, check_path
+from .train import load_task, check_data, init_run, train, sample, plot_history, plot_grad_norm
 
 # %% ../nbs/13_cli.ipynb #4d0525a8
 def random_config(rng:np.random.Generator, # source of randomness
                   T_max:int=12,              # largest sequence length drawn
                  )->tuple:                   # (p, xs, targets, h0, loss, mask)
     "A random small problem covering the contract: input kind, loss, mask, h0, spectral radius."
-    if not isinstance(rng, np.random.Generator): raise TypeError(f"rng: expected a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError("rng: expected a numpy Generator (np.random.default_rng(seed)), got "
+                        f"{type(rng).__name__}")
     T, B = int(rng.integers(1, check_int('T_max', T_max) + 1)), int(rng.integers(1, 5))
     n_in, H, n_out = (int(v) for v in rng.integers(1, 7, 3))
-    p = init_rnn(n_in, H, n_out, seed=int(rng.integers(2**31)), rho=float(rng.choice([0.5, 1.0, 2.0])))
+    p = init_rnn(n_in, H, n_out, seed=int(rng.integers(2**31)), rho=float(rng.choice([0.5, 1.0,
+                                                                                      2.0])))
     p['bh'], p['by'] = rng.standard_normal(H) * .3, rng.standard_normal(n_out) * .3
     xs = rng.integers(0, n_in, (T, B)) if rng.random() < .5 else rng.standard_normal((T, B, n_in))
     loss = 'xent' if rng.random() < .5 else 'mse'
-    targets = rng.integers(0, n_out, (T, B)) if loss == 'xent' else rng.standard_normal((T, B, n_out))
+    targets = rng.integers(0, n_out, (T, B)) if loss == 'xent' else rng.standard_normal((T, B,
+                                                                                         n_out))
     mask = rng.uniform(0, 1, (T, B)) if rng.random() < .5 else None
     h0 = rng.uniform(-1, 1, (B, H)) if rng.random() < .5 else None
     return p, xs, targets, h0, loss, mask
@@ -45,7 +54,8 @@ def random_config(rng:np.random.Generator, # source of randomness
 # %% ../nbs/13_cli.ipynb #e6dfc12b
 def _check_forward(c):
     p, xs, tg, h0, loss, mask = c
-    return rel_error(rnn_loss(rnn_forward(p, xs, h0)[0], tg, loss, mask, per_step=True)[0], ref_loss(p, xs, tg, h0, loss, mask, per_step=True))
+    return rel_error(rnn_loss(rnn_forward(p, xs, h0)[0], tg, loss, mask, per_step=True)[0],
+                     ref_loss(p, xs, tg, h0, loss, mask, per_step=True))
 
 def _check_bptt(c):
     L, g, _ = bptt(*c[:3], h0=c[3], loss=c[4], mask=c[5])
@@ -54,31 +64,37 @@ def _check_bptt(c):
 def _check_dh0(c):
     p, xs, tg, h0, loss, mask = c
     ys, cache = rnn_forward(p, xs, h0)
-    return rel_error(rnn_backward(p, rnn_loss(ys, tg, loss, mask)[1], cache)[1], ref_grads(p, xs, tg, h0, loss, mask)[2])
+    return rel_error(rnn_backward(p, rnn_loss(ys, tg, loss, mask)[1], cache)[1],
+                     ref_grads(p, xs, tg, h0, loss, mask)[2])
 
 def _check_by_use(c):
     p, xs, tg, h0, loss, mask = c
-    bu, untied = grads_by_use(p, xs, tg, h0, loss, mask), ref_grads(p, xs, tg, h0, loss, mask, untied=True)[1]
+    bu, untied = grads_by_use(p, xs, tg, h0, loss, mask), ref_grads(p, xs, tg, h0, loss, mask,
+                                                                    untied=True)[1]
     return max(max_rel_error({k: bu[k][s] for k in p}, untied[s]) for s in range(len(untied)))
 
 def _check_by_loss_term(c):
     p, xs, tg, h0, loss, mask = c
-    bt, m = grads_by_loss_term(p, xs, tg, h0, loss, mask), np.ones(np.shape(xs)[:2]) if mask is None else mask
+    bt, m = grads_by_loss_term(p, xs, tg, h0, loss,
+                               mask), np.ones(np.shape(xs)[:2]) if mask is None else mask
     errs = []
     for t in range(len(m)):
         only_t = np.zeros_like(m); only_t[t] = m[t]
-        errs.append(max_rel_error({k: bt[k][t] for k in p}, ref_grads(p, xs, tg, h0, loss, only_t)[1]))
+        errs.append(max_rel_error({k: bt[k][t] for k in p}, ref_grads(p, xs, tg, h0, loss,
+                                                                      only_t)[1]))
     return max(errs)
 
 def _check_float32(c):
     p, xs, tg, h0, loss, mask = c
     p32 = {k: v.astype(np.float32) for k, v in p.items()}
     g32 = bptt(p32, xs, tg, h0, loss, mask)[1]
-    return max_rel_error(g32, ref_grads({k: v.astype(np.float64) for k, v in p32.items()}, xs, tg, h0, loss, mask)[1], floor=1e-3)
+    return max_rel_error(g32, ref_grads({k: v.astype(np.float64) for k, v in p32.items()}, xs, tg,
+                                        h0, loss, mask)[1], floor=1e-3)
 
 def _check_untie(c):
     p, xs, tg, h0, loss, mask = c
-    untied, tied = ref_grads(p, xs, tg, h0, loss, mask, untied=True)[1], ref_grads(p, xs, tg, h0, loss, mask)[1]
+    untied, tied = ref_grads(p, xs, tg, h0, loss, mask, untied=True)[1], ref_grads(p, xs, tg, h0,
+                                                                                   loss, mask)[1]
     return max_rel_error({k: sum(g[k] for g in untied) for k in p}, tied)
 
 def _steps(opt, p, grad, n, state=None):
@@ -87,13 +103,16 @@ def _steps(opt, p, grad, n, state=None):
     return p
 
 def _check_update(c):
-    "Three closed-loop steps of each optimizer against autograd.misc.optimizers, in their conventions (chapter 04)."
+    "Three closed-loop steps of each optimizer against autograd.misc.optimizers (chapter 04)."
     p, xs, tg, h0, loss, mask = c
     grad = lambda q, i=0: bptt(q, xs, tg, h0, loss, mask)[1]
     ones = {'count': np.array(0), 'mean_sq': {k: np.ones_like(v) for k, v in p.items()}}
-    return max(max_rel_error(_steps(adam(0.01), p, grad, 3), ag_opt.adam(grad, p, num_iters=3, step_size=0.01)),
-               max_rel_error(_steps(sgd(0.01 * (1 - 0.9), 0.9), p, grad, 3), ag_opt.sgd(grad, p, num_iters=3, step_size=0.01, mass=0.9)),
-               max_rel_error(_steps(rmsprop(0.01, 0.9), p, grad, 3, ones), ag_opt.rmsprop(grad, p, num_iters=3, step_size=0.01, gamma=0.9)))
+    ag = dict(num_iters=3, step_size=0.01)
+    return max(max_rel_error(_steps(adam(0.01), p, grad, 3), ag_opt.adam(grad, p, **ag)),
+               max_rel_error(_steps(sgd(0.01 * (1 - 0.9), 0.9), p, grad, 3),
+                             ag_opt.sgd(grad, p, **ag, mass=0.9)),
+               max_rel_error(_steps(rmsprop(0.01, 0.9), p, grad, 3, ones),
+                             ag_opt.rmsprop(grad, p, **ag, gamma=0.9)))
 
 def _check_clip(c):
     "Global-norm clipping against its closed form g * max_norm / ||g||, at a third of the norm."
@@ -104,7 +123,7 @@ def _check_clip(c):
     return max(rel_error(before, n), max_rel_error(clipped, {k: v / 3 for k, v in g.items()}))
 
 def _check_truncate(c):
-    "Every TBPTT(k1, k2) block against autograd of its truncated objective (h_{t-k2} held constant)."
+    "Every TBPTT(k1, k2) block against autograd of its truncated objective (h_{t-k2} constant)."
     p, xs, tg, h0, loss, mask = c
     T, B = np.shape(xs)[:2]
     k1 = 1 + T // 3; k2 = k1 + 2
@@ -119,7 +138,8 @@ def _check_checkpointed(c):
     "Checkpointed BPTT against bptt, for segments of 1, about T/3 and T steps."
     T = len(c[1])
     g = bptt(*c[:3], h0=c[3], loss=c[4], mask=c[5])[1]
-    return max(max_rel_error(bptt_checkpointed(*c[:3], h0=c[3], loss=c[4], mask=c[5], segment=s)[1], g) for s in {1, max(1, T // 3), T})
+    return max(max_rel_error(bptt_checkpointed(*c[:3], h0=c[3], loss=c[4], mask=c[5], segment=s)[1],
+                             g) for s in {1, max(1, T // 3), T})
 
 CHECKS = [  # (stage, what is compared, tolerance, function of a configuration -> relative error)
     ('1 unfold', 'tied grad = sum of untied grads, eq. (4)', 1e-10, _check_untie),
@@ -140,7 +160,7 @@ def run_checks(n_configs:int=20, # random configurations per check
                seed:int=0,       # seed for the configurations
                verbose:bool=True, # print the table
               )->list:           # rows (stage, what, worst relative error, tolerance, passed)
-    "Cross-check every stage against autograd on random configurations and return (and print) a table."
+    "Cross-check every stage against autograd on random configurations; return (and print) a table."
     n_configs, verbose = check_int('n_configs', n_configs), check_flag('verbose', verbose)
     rng = np.random.default_rng(check_seed('seed', seed))
     configs = [random_config(rng) for _ in range(n_configs)]
@@ -149,48 +169,67 @@ def run_checks(n_configs:int=20, # random configurations per check
     for stage, what, tol, f in CHECKS:
         err = max(f(c) for c in configs)
         rows.append((stage, what, err, tol, bool(err <= tol)))
-        if verbose: print(f"{stage:16} {what:40} {err:14.2e} {tol:9.0e}  {'yes' if err <= tol else 'NO'}")
-    if verbose: print(f"{sum(r[-1] for r in rows)}/{len(rows)} checks passed over {n_configs} random configurations (seed {seed})")
+        if verbose:
+            print(f"{stage:16} {what:40} {err:14.2e} {tol:9.0e}  {'yes' if err <= tol else 'NO'}")
+    if verbose:
+        print(f"{sum(r[-1] for r in rows)}/{len(rows)} checks passed over {n_configs} random "
+              f"configurations (seed {seed})")
     return rows
 
 # %% ../nbs/13_cli.ipynb #18dd9716
 class _Parser(argparse.ArgumentParser):
     "argparse, but a usage error is one line on stderr, starting with the flag, and exit status 2."
-    def error(self, message): self.exit(2, f"{self.prog}: error: {message.removeprefix('argument ')} (see {self.prog} --help)\n")
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message.removeprefix('argument ')} (see {self.prog} --help)\n")
 
 def _typed(kind, check, **kw):
-    "An argparse type: the string as `kind` (or as it is, if it is not one), held to `check(name, value, **kw)`, one of the package's checks."
+    "An argparse type: the string as `kind` (or as it is), held to one of the package's checks."
     def parse(s):
         try: v = kind(s)
         except ValueError: v = s
         try: return check('', v, **kw)
-        except (ValueError, TypeError) as e: raise argparse.ArgumentTypeError(str(e).split(': ', 1)[-1]) from None   # argparse names the flag
+        # argparse names the flag
+        except (ValueError, TypeError) as e:
+            raise argparse.ArgumentTypeError(str(e).split(': ', 1)[-1]) from None
     return parse
 
-_POSITIVE_INT, _POSITIVE, _COUNT = _typed(int, check_int), _typed(float, check_number), _typed(int, check_int, lo=0)
-_FRACTION = _typed(float, check_number, lo=0, hi=1, closed='left')                  # lr_decay, as make_config checks it
+_POSITIVE_INT, _POSITIVE = _typed(int, check_int), _typed(float, check_number)
+_COUNT = _typed(int, check_int, lo=0)
+# lr_decay, as make_config checks it
+_FRACTION = _typed(float, check_number, lo=0, hi=1, closed='left')
 
 _FLAGS = {  # config key: (flag, argparse keywords)
     'task': ('--task', dict(choices=TASKS, help='what to learn (default text)')),
+    'cell': ('--cell', dict(choices=list(CELLS), help='recurrent cell (default rnn)')),
     'hidden': ('--hidden', dict(type=_POSITIVE_INT, help='hidden units H')),
     'batch': ('--batch', dict(type=_POSITIVE_INT, help='streams per batch B')),
-    'k1': ('--k1', dict(type=_POSITIVE_INT, help='TBPTT: steps between updates (synthetic tasks: default the whole sequence)')),
-    'k2': ('--k2', dict(type=_POSITIVE_INT, help='TBPTT: steps backpropagated, >= k1 (default k1)')),
+    'k1': ('--k1', dict(type=_POSITIVE_INT, help='TBPTT: steps between updates (synthetic tasks: '
+                                                 'default the whole sequence)')),
+    'k2': ('--k2', dict(type=_POSITIVE_INT,
+                        help='TBPTT: steps backpropagated, >= k1 (default k1)')),
     'optimizer': ('--optimizer', dict(choices=list(OPTIMIZERS), help='update rule (default adam)')),
     'lr': ('--lr', dict(type=_POSITIVE, help='learning rate')),
-    'clip': ('--clip', dict(choices=[c or 'none' for c in _CLIPS], help='gradient clipping (default norm)')),
+    'clip': ('--clip', dict(choices=[c or 'none' for c in CLIPS], help='gradient clipping '
+                                                                       '(default norm)')),
     'clip_at': ('--clip-at', dict(type=_POSITIVE, help='clipping threshold (default 1.0)')),
-    'lr_decay': ('--lr-decay', dict(type=_FRACTION, help='final fraction of the run with a linearly decaying learning rate (default 0.3)')),
-    'steps': ('--steps', dict(type=_POSITIVE_INT, help='number of updates (default 20000; with --steps alone, no time limit)')),
-    'time_budget': ('--time', dict(type=_POSITIVE, help='seconds of training (default 100 unless --steps is given)')),
+    'lr_decay': ('--lr-decay', dict(type=_FRACTION, help='final fraction of the run with a linearly '
+                                    'decaying learning rate (default 0.3)')),
+    'steps': ('--steps', dict(type=_POSITIVE_INT, help='number of updates (default 20000; with '
+                                                       '--steps alone, no time limit)')),
+    'time_budget': ('--time', dict(type=_POSITIVE, help='seconds of training (default 100 unless '
+                                                        '--steps is given)')),
     'eval_every': ('--eval-every', dict(type=_POSITIVE_INT, help='updates between evaluations')),
     'seed': ('--seed', dict(type=_COUNT, help='seed of initialisation and data (default 0)')),
     'rho': ('--rho', dict(type=_POSITIVE, help='initial spectral radius of Whh')),
-    'dtype': ('--dtype', dict(choices=list(_DTYPES), help='floating point type (default float32)')),
-    'seq_len': ('--seq-len', dict(type=_POSITIVE_INT, help='adding problem: sequence length T (default 50)')),
-    'n_symbols': ('--symbols', dict(type=_POSITIVE_INT, help='copy task: alphabet size (default 8)')),
-    'length': ('--length', dict(type=_POSITIVE_INT, help='copy task: symbols to remember (default 5)')),
-    'delay': ('--delay', dict(type=_POSITIVE_INT, help='copy task: delay before recall (default 10)')),
+    'dtype': ('--dtype', dict(choices=list(DTYPES), help='floating point type (default float32)')),
+    'seq_len': ('--seq-len', dict(type=_POSITIVE_INT, help='adding problem: sequence length T '
+                                                           '(default 50)')),
+    'n_symbols': ('--symbols', dict(type=_POSITIVE_INT,
+                                    help='copy task: alphabet size (default 8)')),
+    'length': ('--length', dict(type=_POSITIVE_INT, help='copy task: symbols to remember (default '
+                                                         '5)')),
+    'delay': ('--delay', dict(type=_POSITIVE_INT,
+                              help='copy task: delay before recall (default 10)')),
 }
 
 # %% ../nbs/13_cli.ipynb #c1ac2b09
@@ -198,26 +237,38 @@ def _parser():
     ap = _Parser(prog='bptt-lit', description='Backpropagation Through Time, derived and verified.')
     ap.add_argument('--version', action='version', version=f'bptt-lit {bptt_lit.__version__}')
     sub = ap.add_subparsers(dest='command', metavar='COMMAND')
-    ck = sub.add_parser('check', help='cross-check every stage against autograd on random configurations')
-    ck.add_argument('--configs', type=_POSITIVE_INT, default=20, help='random configurations per check (default 20)')
-    ck.add_argument('--seed', type=_COUNT, default=0, help='seed for the configurations (default 0)')
-    tr = sub.add_parser('train', help='train a vanilla RNN (default: characters of the Python docs, 100 s)')
+    ck = sub.add_parser('check', help='cross-check every stage against autograd on random '
+                                      'configurations')
+    ck.add_argument('--configs', type=_POSITIVE_INT, default=20, help='random configurations per '
+                                                                      'check (default 20)')
+    ck.add_argument('--seed', type=_COUNT, default=0,
+                    help='seed for the configurations (default 0)')
+    tr = sub.add_parser('train',
+                        help='train a recurrent network (default: a vanilla RNN on the characters '
+                        'of the Python docs, 100 s)')
     for key, (flag, kw) in _FLAGS.items(): tr.add_argument(flag, dest=key, default=None, **kw)
+    tr.add_argument('--text', metavar='FILE', help="train the character model on a UTF-8 text file "
+                    "('-': standard input; default the Python docs)")
     tr.add_argument('--out', help='run folder (default runs/<date>-<time>-<task>)')
-    tr.add_argument('--resume', metavar='CHECKPOINT', help='continue the run saved in CHECKPOINT (only --steps and --time may change)')
+    tr.add_argument('--resume', metavar='CHECKPOINT', help='continue the run saved in CHECKPOINT '
+                                                           '(only --steps and --time may change)')
     tr.add_argument('--no-progress', action='store_true', help='no progress bar')
     sm = sub.add_parser('sample', help='generate text from a trained character model')
     sm.add_argument('--checkpoint', required=True, help='checkpoint.npz of a text run')
     sm.add_argument('--n', type=_COUNT, default=300, help='characters to generate (default 300)')
-    sm.add_argument('--temperature', type=_POSITIVE, default=0.8, help='sampling temperature (default 0.8)')
+    sm.add_argument('--temperature', type=_POSITIVE, default=0.8, help='sampling temperature '
+                                                                       '(default 0.8)')
     sm.add_argument('--seed', type=_COUNT, default=0, help='seed of the draws (default 0)')
-    sm.add_argument('--prime', default='\n', help='text to read before generating (default a newline)')
-    sub.add_parser('bench', add_help=False, help='time BPTT against autograd and PyTorch (see bptt-lit bench --help)')   # main hands its arguments to bench
+    sm.add_argument('--prime', default='\n', help='text to read before generating (default a '
+                                                  'newline)')
+    # main hands its arguments to bench
+    sub.add_parser('bench', add_help=False, help='time BPTT against autograd and PyTorch (see '
+                                                 'bptt-lit bench --help)')
     return ap
 
 # %% ../nbs/13_cli.ipynb #bd5907d8
 def _as_flag(msg, flags=None):
-    "'k2: expected ...' -> '--k2: expected ...': a message about a configuration key, or an argument in `flags`, under its flag."
+    "'k2: expected ...' -> '--k2: expected ...': a message about an option, under its flag."
     key, _, rest = msg.partition(':')
     flags = {k: flag for k, (flag, _) in _FLAGS.items()} | (flags or {})
     return f"{flags[key]}:{rest}" if key in flags else msg
@@ -229,7 +280,9 @@ def _config_from_args(args):
     if given.get('clip') == 'none': given['clip'] = None
     if 'time_budget' not in given and 'steps' not in given: given['time_budget'] = 100.0
     other = [_FLAGS[k][0] for k in given if k not in default_config(task)]
-    if other: raise ValueError(f"{other[0]}: expected an option of --task {task}, got {' '.join(other)} (options of another task)")
+    if other:
+        raise ValueError(f"{other[0]}: expected an option of --task {task}, got {' '.join(other)} "
+                         "(options of another task)")
     try: return make_config(task, **given)
     except ValueError as e: raise ValueError(_as_flag(str(e))) from None
 
@@ -237,68 +290,142 @@ def _config_from_args(args):
 def _throughput(run):
     unit = 'characters' if run['config']['task'] == 'text' else 'sequence steps'
     el = max(run['elapsed'], 1e-9)
-    return {'updates_per_s': run['step'] / el, f'{unit.replace(" ", "_")}_per_s': run['tokens'] / el}, \
-           f"{run['step']:,} updates in {run['elapsed']:.1f} s: {run['tokens'] / el:,.0f} {unit}/s, {run['step'] / el:,.1f} updates/s"
+    return {'updates_per_s': run['step'] / el,
+            f'{unit.replace(" ", "_")}_per_s': run['tokens'] / el}, \
+           (f"{run['step']:,} updates in {run['elapsed']:.1f} s: {run['tokens'] / el:,.0f} {unit}/s, "
+            f"{run['step'] / el:,.1f} updates/s")
+
+def _baseline(V):
+    "The held-out loss of the empty model (1/V for each of V characters): log2 V bits, ln V nats."
+    return {'bpc': math.log2(V), 'nats': math.log(V)}
 
 def _write_run(run, out, text=None):
     "Write metrics.json, loss.png and (text, a sample) sample.txt into the run folder `out`."
     out = pathlib.Path(out)
     final = {k: v for k, v in run['history']['eval'][-1].items()} if run['history']['eval'] else {}
-    metrics = dict(config=run['config'], step=run['step'], elapsed=run['elapsed'], tokens=run['tokens'], final=final,
+    metrics = dict(config=run['config'], step=run['step'], elapsed=run['elapsed'],
+                   tokens=run['tokens'], final=final,
                    throughput=_throughput(run)[0], history=run['history'])
-    _atomic_write(out / 'metrics.json', lambda f: f.write(json.dumps(metrics, indent=1).encode()))
+    if run['config']['task'] == 'text':
+        metrics.update(text=dict(source=run['source'], fingerprint=run['fingerprint'],
+                                 vocabulary=len(run['vocab'])),
+                       baseline=_baseline(len(run['vocab'])))
+    atomic_write(out / 'metrics.json', lambda f: f.write(json.dumps(metrics, indent=1).encode()))
     fig = Figure(figsize=(11, 3), layout='tight')
     a1, a2 = fig.subplots(1, 2)
-    plot_history(run['history'], ax=a1); plot_grad_norm(run['history'], run['config']['clip_at'] if run['config']['clip'] == 'norm' else None, ax=a2)
+    clip_at = run['config']['clip_at'] if run['config']['clip'] == 'norm' else None
+    plot_history(run['history'], ax=a1); plot_grad_norm(run['history'], clip_at, ax=a2)
     a1.set_title(f"{run['config']['task']}: {_throughput(run)[1]}", fontsize=9)
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=100)
-    _atomic_write(out / 'loss.png', lambda f: f.write(buf.getvalue()))
-    if text is not None: _atomic_write(out / 'sample.txt', lambda f: f.write(text.encode()))
+    atomic_write(out / 'loss.png', lambda f: f.write(buf.getvalue()))
+    if text is not None: atomic_write(out / 'sample.txt', lambda f: f.write(text.encode()))
 
 # %% ../nbs/13_cli.ipynb #d3e3b282
 def _describe(c, data, out):
-    if c['task'] == 'text': what = f"text of pydoc_data.topics ({data['n_chars']:,} characters, vocabulary {data['n_in']})"
+    if c['task'] == 'text':
+        src = 'pydoc_data.topics' if data.get('source') is None else data['source']['name']
+        what = f"text of {src} ({data['n_chars']:,} characters, vocabulary {data['n_in']})"
     elif c['task'] == 'adding': what = f"adding problem, T = {c['seq_len']}"
     else: what = f"copy task, {c['length']} of {c['n_symbols']} symbols, delay {c['delay']}"
     k1 = c['k1'] or 'T'; k2 = c['k2'] or k1
     limit = f"{c['steps']:,} updates" + (f" or {c['time_budget']:g} s" if c['time_budget'] else '')
     clip = f"clip {c['clip']} {c['clip_at']:g}" if c['clip'] else 'no clipping'
-    return (f"bptt-lit train: {what}; H={c['hidden']}, B={c['batch']}, TBPTT({k1}, {k2}), {c['optimizer']} lr {c['lr']:g}, "
+    return (f"bptt-lit train: {what}; {c['cell']} cell, H={c['hidden']}, B={c['batch']}, "
+            f"TBPTT({k1}, {k2}), "
+            f"{c['optimizer']} lr {c['lr']:g}, "
             f"{clip}, {c['dtype']}; up to {limit} -> {out}")
 
 def _new_run_folder(args, c):
-    out = _check_path('--out', args.out, folder=True) if args.out else pathlib.Path('runs') / time.strftime(f'%Y%m%d-%H%M%S-{c["task"]}')
-    if (out / 'checkpoint.npz').exists(): raise ValueError(f"--out: expected a new run folder, got {out}, which holds a run (continue it with --resume {out / 'checkpoint.npz'})")
+    default = pathlib.Path('runs') / time.strftime(f'%Y%m%d-%H%M%S-{c["task"]}')
+    out = check_path('--out', args.out, folder=True) if args.out else default
+    if (out / 'checkpoint.npz').exists():
+        raise ValueError(f"--out: expected a new run folder, got {out}, which holds a run "
+                         f"(continue it with --resume {out / 'checkpoint.npz'})")
     return out
 
 def _resume(args):
-    extra = [_FLAGS[k][0] for k in _FLAGS if k not in ('steps', 'time_budget') and getattr(args, k) is not None] + (['--out'] if args.out else [])
-    if extra: raise ValueError(f"--resume: expected only --steps and --time with it (the run's options are in its checkpoint), got {' '.join(extra)}")
+    extra = [_FLAGS[k][0] for k in _FLAGS if k not in ('steps', 'time_budget',
+                                                       'cell') and getattr(args, k) is not None]
+    extra += ['--out'] if args.out else []
+    if extra: raise ValueError("--resume: expected only --steps and --time with it (the run's "
+                               "options are in "
+                               f"its checkpoint), got {' '.join(extra)}")
     run = load_checkpoint(args.resume)
-    c = dict(run['config'], **{k: getattr(args, k) for k in ('steps', 'time_budget') if getattr(args, k) is not None})
+    if args.cell is not None and args.cell != run['config']['cell']:
+        raise ValueError(f"--cell: expected the cell of the run in {args.resume}, "
+                         f"{run['config']['cell']!r}, "
+                         f"got {args.cell!r}")
+    limits = {k: getattr(args, k) for k in ('steps', 'time_budget') if getattr(args, k) is not None}
+    c = dict(run['config'], **limits)
     return dict(run, config=make_config(**c)), pathlib.Path(args.resume).parent
+
+def _read_text_arg(args, c):
+    "The file `--text` names, read, encoded, long enough for the configuration `c`; or None."
+    if args.text is None: return None
+    if c['task'] != 'text':
+        raise ValueError("--text: expected --task text (a text file is a character model's "
+                         f"data), got --task {c['task']}")
+    try: t = read_text(args.text, progress=not args.no_progress)
+    except ValueError as e: raise ValueError(_as_flag(str(e), {'path': '--text'})) from None
+    n, w = min_text_chars(c), f"--k2 {c['k2']}" if c['k2'] else f"--k1 {c['k1']}"
+    if t['n_chars'] < n:
+        raise ValueError(f"--text: expected at least {n:,} characters for --batch {c['batch']} and {w} "
+                         f"(a window and its target in every stream, and {c['val_frac']:.0%} held "
+                         "out), "
+                         f"got {t['n_chars']:,} in {t['source']['name']}")
+    return t
+
+def _resume_text(args, run):
+    "The text to resume `run` on: its file (the same fingerprint), or None for the Python docs."
+    src, fp = run['source'], run['fingerprint']
+    if args.text is None:
+        if src is None: return None
+        raise ValueError(f"--text: expected the file the run was trained on, {src['name']} "
+                         f"({src['bytes']:,} "
+                         f"bytes, fingerprint {fp}), got no --text")
+    t = _read_text_arg(args, run['config'])
+    if t['fingerprint'] != fp:
+        was = f"{src['name']}, fingerprint {fp}" if src else f"the Python docs, fingerprint {fp}"
+        raise ValueError(f"--text: expected the text the run was trained on ({was}), got "
+                         f"{t['source']['name']} "
+                         f"with fingerprint {t['fingerprint']}")
+    return t
 
 # %% ../nbs/13_cli.ipynb #31a12e3d
 def _cmd_train(args):
-    "`bptt-lit train`: train, evaluate, checkpoint, write the run folder, print a summary and a sample; the exit status."
+    "`bptt-lit train`: train, evaluate, checkpoint, write the run folder and a summary; the status."
     try:
-        if args.resume: run, out = _resume(args); data = load_task(run['config']); _check_run(run, data)   # is this Python's text the run's?
+        if args.resume:
+            run, out = _resume(args)
+            data = load_task(run['config'], _resume_text(args, run))
+            check_data(data, run['config'], run['p'], run['fingerprint'])  # the run's text?
         else:
-            c = _config_from_args(args); out = _new_run_folder(args, c); data = load_task(c); run = init_run(c, data)
-    except ValueError as e: return _fail('train', _as_flag(str(e), {'path': '--resume', 'data': '--resume'}))
-    print(_describe(run['config'], data, out) + (f" (resuming at update {run['step']})" if args.resume else ''), flush=True)
+            c = _config_from_args(args); out = _new_run_folder(args, c)
+            data = load_task(c, _read_text_arg(args, c)); run = init_run(c, data)
+    except ValueError as e:
+        return _fail('train', _as_flag(str(e), {'path': '--resume', 'data': '--resume'}))
+    resuming = f" (resuming at update {run['step']})" if args.resume else ''
+    print(_describe(run['config'], data, out) + resuming, flush=True)
     try: run = train(run, data, ckpt=out / 'checkpoint.npz', progress=not args.no_progress)
     except FloatingPointError as e: print(f"bptt-lit train: {e}", file=sys.stderr); return 1
-    text = sample(run['p'], run['vocab'], 300, temperature=0.8, seed=run['config']['seed']) if run['config']['task'] == 'text' else None
+    text = sample(run['p'], run['vocab'], 300, temperature=0.8,
+                  seed=run['config']['seed']) if run['config']['task'] == 'text' else None
     _write_run(run, out, text)
     final = run['history']['eval'][-1]
     print(f"{'stopped' if run['interrupted'] else 'done'}: {_throughput(run)[1]}")
-    if 'bpc' in final: print(f"held-out: {final['bpc']:.3f} bits per character")
-    else: print(f"held-out: {_metric_line(final)}")
+    if 'bpc' in final:
+        b, nats = _baseline(len(run['vocab'])), final.get('nats', final['bpc'] * math.log(2))
+        print(f"held-out: {final['bpc']:.3f} bits per character, {nats:.3f} nats per character "
+              "(the empty model: "
+              f"log2 {len(run['vocab'])} = {b['bpc']:.3f} bits, {b['nats']:.3f} nats)")
+    else:
+        metrics = ', '.join(f'{k} {v:.4f}' for k, v in final.items() if k not in ('step', 'time'))
+        print(f"held-out: {metrics}")
     if text is not None: print(f"sample (temperature 0.8):\n{text}\n")
-    print(f"wrote {out}/: checkpoint.npz, metrics.json, loss.png" + (', sample.txt' if text is not None else ''))
+    print(f"wrote {out}/: checkpoint.npz, metrics.json, loss.png" + ('' if text is None else ', sample.txt'))
     if run['interrupted']:
-        print(f"interrupted at update {run['step']}; continue with: bptt-lit train --resume {out / 'checkpoint.npz'}", flush=True)
+        print(f"interrupted at update {run['step']}; continue with: bptt-lit train --resume "
+              f"{out / 'checkpoint.npz'}", flush=True)
         return 130
     return 0
 
@@ -307,21 +434,26 @@ def _fail(command, e):
     print(f"bptt-lit {command}: error: {e}", file=sys.stderr)
     return 2
 
-_SAMPLE_FLAGS = {'path': '--checkpoint', 'n': '--n', 'temperature': '--temperature', 'seed': '--seed', 'prime': '--prime'}  # sample's arguments
+# sample's arguments
+_SAMPLE_FLAGS = {'path': '--checkpoint', 'n': '--n', 'temperature': '--temperature',
+                 'seed': '--seed', 'prime': '--prime'}
 
 def _cmd_sample(args):
-    "`bptt-lit sample`: print text generated by the character model in a checkpoint; the exit status."
+    "`bptt-lit sample`: print text generated by a checkpoint's character model; the exit status."
     try:
         run = load_checkpoint(args.checkpoint)
-        if run['config']['task'] != 'text': raise ValueError(f"--checkpoint: expected a text model, got a model of the {run['config']['task']!r} task")
-        print(sample(run['p'], run['vocab'], args.n, temperature=args.temperature, seed=args.seed, prime=args.prime))
+        if run['config']['task'] != 'text':
+            raise ValueError("--checkpoint: expected a text model, got a model of the "
+                             f"{run['config']['task']!r} task")
+        print(sample(run['p'], run['vocab'], args.n, temperature=args.temperature, seed=args.seed,
+                     prime=args.prime))
     except ValueError as e: return _fail('sample', _as_flag(str(e), _SAMPLE_FLAGS))
     return 0
 
 # %% ../nbs/13_cli.ipynb #3deb605e
 def _cmd_bench(argv):
     "`bptt-lit bench ARGS`: `bench.bench_main(ARGS)`; the exit status."
-    from bptt_lit.bench import bench_main                                   # imported when used: the command does not need it
+    from bptt_lit.bench import bench_main  # imported when used: the command does not need it
     return bench_main(argv)
 
 # %% ../nbs/13_cli.ipynb #0421b2de
@@ -334,7 +466,8 @@ def main(argv:list|None=None, # arguments, default sys.argv[1:]
         ap = _parser()
         args = ap.parse_args(argv)
         if args.command is None: ap.print_help(); return 0
-        if args.command == 'check': return 0 if all(r[-1] for r in run_checks(args.configs, args.seed)) else 1
+        if args.command == 'check':
+            return 0 if all(r[-1] for r in run_checks(args.configs, args.seed)) else 1
         if args.command == 'train': return _cmd_train(args)
         if args.command == 'sample': return _cmd_sample(args)
     except KeyboardInterrupt:
