@@ -7,7 +7,7 @@ __all__ = ['REFERENCES', 'CHECKS', 'reference', 'random_config', 'check_untie', 
            'conditioning', 'check_float32', 'check_by_use', 'check_by_loss_term', 'check_update', 'check_clip',
            'check_truncate', 'check_random_truncation', 'check_checkpointed', 'Property', 'run_checks']
 
-# %% ../nbs/12a_verify.ipynb #44231042
+# %% ../nbs/12a_verify.ipynb #1b863cb1
 import itertools
 from typing import NamedTuple, Callable
 import numpy as np
@@ -23,7 +23,7 @@ from .clip import clip_by_global_norm, clip_by_value
 from .truncate import tbptt, random_truncation_grad
 from .memory import bptt_checkpointed
 
-# %% ../nbs/12a_verify.ipynb #23ee1675
+# %% ../nbs/12a_verify.ipynb #6488d1d2
 REFERENCES = {'rnn': ref_grads}   # cell name -> autograd reference (p, xs, targets, h0, loss, mask) -> (L, grads, dstate0)
 
 def reference(name:str, # a cell of `checks.CELLS`
@@ -31,7 +31,7 @@ def reference(name:str, # a cell of `checks.CELLS`
     "The autograd reference registered for the cell `name`."
     return REFERENCES.get(check_choice('cell', name, CELLS))
 
-# %% ../nbs/12a_verify.ipynb #f5339f09
+# %% ../nbs/12a_verify.ipynb #dba01d40
 def _random_state(rng, s):
     "A random start state shaped like the cell's zero state `s` (an array, or a tuple of them for an LSTM)."
     return tuple(_random_state(rng, a) for a in s) if isinstance(s, tuple) else rng.uniform(-1, 1, s.shape)
@@ -55,7 +55,7 @@ def random_config(rng:np.random.Generator, # source of randomness
     h0 = _random_state(rng, c.zero_state(B, H, np.float64)) if rng.random() < .5 else None
     return p, xs, targets, h0, loss, mask
 
-# %% ../nbs/12a_verify.ipynb #3cbbb107
+# %% ../nbs/12a_verify.ipynb #57fd59a5
 def _exact(ok): return 0.0 if ok else np.inf       # an exact requirement as an error: 0 when it holds
 
 def _named(name, s):
@@ -79,7 +79,7 @@ def _only(mask, shape, t):
     only = np.zeros_like(m); only[t] = m[t]
     return only
 
-# %% ../nbs/12a_verify.ipynb #d14014b9
+# %% ../nbs/12a_verify.ipynb #4f8a017f
 def check_untie(c):
     "Tied gradient = sum of the T untied gradients, eq. (4), both by autograd (the vanilla cell). Unchecked."
     untied, tied = ref_grads(*c, untied=True)[1], ref_grads(*c)[1]
@@ -129,7 +129,7 @@ def check_float32(c):
     c64 = ({k: v.astype(np.float64) for k, v in p32.items()}, _cast(xs32, np.float64), tg, _cast(h032, np.float64), loss, mask)
     return max_rel_error(g32, _ref(p)(*c64)[1], floor=1e-3) / max(1.0, conditioning(c64) / 1e-4)
 
-# %% ../nbs/12a_verify.ipynb #f23c931c
+# %% ../nbs/12a_verify.ipynb #d3d5495f
 def check_by_use(c):
     "Decomposition (a): each use of the weights against autograd of the untied net; the uses sum to bptt. Unchecked."
     bu, untied, g = grads_by_use(*c), ref_grads(*c, untied=True)[1], bptt(*c)[1]
@@ -145,7 +145,7 @@ def check_by_loss_term(c):
     errs = [max_rel_error({k: bt[k][t] for k in p}, _ref(p)(p, xs, tg, h0, loss, _only(mask, shape, t))[1]) for t in range(T)]
     return max(*errs, max_rel_error({k: v.sum(0) for k, v in bt.items()}, g))
 
-# %% ../nbs/12a_verify.ipynb #d850cf5e
+# %% ../nbs/12a_verify.ipynb #f32bd4d3
 def _grad_fn(c, grads):
     "grad(theta, i): bptt's gradient of the configuration at theta, or the i-th of a fixed sequence."
     if grads is not None: return lambda q, i=0: grads[i]
@@ -203,7 +203,7 @@ def check_clip(c, fraction:float=1/3, # the threshold as a fraction of the gradi
     tau = fraction * n if n > 0 else fraction
     clipped, norm = clip_by_global_norm(g, tau)
     err = rel_error(norm, n)
-    if n > tau:
+    if norm > tau:                                      # clip's own norm decides (tau = norm exactly is a boundary)
         cflat = np.concatenate([np.ravel(clipped[k]) for k in g])
         err = max(err, max_rel_error(clipped, {k: v * (tau / n) for k, v in g.items()}),
                   abs(np.linalg.norm(cflat) / tau - 1), abs(1 - cflat @ flat / (np.linalg.norm(cflat) * n)))
@@ -212,7 +212,7 @@ def check_clip(c, fraction:float=1/3, # the threshold as a fraction of the gradi
     small = {k: np.abs(v) <= tau for k, v in g.items()}
     return max(err, _exact(all(np.abs(vc[k]).max(initial=0) <= tau and np.array_equal(vc[k][small[k]], g[k][small[k]]) for k in g)))
 
-# %% ../nbs/12a_verify.ipynb #cc2276f8
+# %% ../nbs/12a_verify.ipynb #c7f896db
 def check_truncate(c, k1:int|None=None, k2:int|None=None):
     "Every TBPTT(k1, k2) block against autograd of its truncated objective; carried states; sums; TBPTT(T, T) = bptt. Unchecked."
     p, xs, tg, h0, loss, mask = c
@@ -263,7 +263,7 @@ def check_checkpointed(c, segments=None, # segment lengths to try; default every
         worst = max(worst, max_rel_error(g_c, g), rel_error(L_c, L), _state_error(hT_c, hT))
     return worst
 
-# %% ../nbs/12a_verify.ipynb #aad0e58d
+# %% ../nbs/12a_verify.ipynb #071c6ef1
 class Property(NamedTuple):
     "A cross-check: a function of a configuration (and optional knobs) returning its worst relative error."
     name: str           # short name, e.g. 'bptt'
@@ -288,7 +288,7 @@ CHECKS = [
     Property('checkpointed', 'memory', 'checkpointed BPTT vs bptt', 1e-10, check_checkpointed, None),
 ]
 
-# %% ../nbs/12a_verify.ipynb #9e80fe9a
+# %% ../nbs/12a_verify.ipynb #dfee6c8e
 def _check_cells(cells):
     "A non-empty list of cell names from checks.CELLS, each once."
     if isinstance(cells, str) or not isinstance(cells, (list, tuple)) or not cells:
