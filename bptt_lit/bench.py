@@ -4,20 +4,23 @@
 
 # %% auto #0
 __all__ = ['TOLERANCE', 'GRID', 'QUICK_GRID', 'blas_threads', 'has_torch', 'machine_info', 'rnn_flops', 'matmul_peak',
-           'available_peers', 'bench_point', 'run_bench', 'format_table', 'plot_ratios', 'profile_bptt', 'plot_profile',
-           'bench_main', 'memory_vs_T', 'plot_memory']
+           'bench_problem', 'available_peers', 'bench_point', 'run_bench', 'format_table', 'plot_ratios',
+           'profile_bptt', 'plot_profile', 'bench_main', 'memory_vs_T', 'plot_memory']
 
 # %% ../nbs/11_performance.ipynb #0a478cd8
-import os, sys, json, math, time, glob, ctypes, platform, importlib.util, importlib.metadata, tracemalloc
+import os, sys, json, math, time, glob, ctypes, platform, importlib.util, importlib.metadata
 import numpy as np
 import matplotlib.pyplot as plt
 import bptt_lit
-from .unfold import init_rnn, PARAM_KEYS, check_int, check_number, check_flag
-from .forward import rnn_forward, rnn_loss
-from .backward import bptt, _deltas, _param_grads
-from .crosscheck import ref_grads, max_rel_error
+from .checks import check_int, check_number, check_flag, check_seed, check_choice, cell_of, checked_problem, CELLS
+from .unfold import init_rnn
+from .forward import readout, softmax_xent
+from .backward import bptt, readout_grads
+from .crosscheck import max_rel_error
+from .verify import reference
 from .truncate import tbptt
-from .memory import bptt_checkpointed, peak_memory
+from .memory import bptt_checkpointed, peak_memory, time_calls
+from .args import Parser, typed
 
 # %% ../nbs/11_performance.ipynb #30895301
 def blas_threads()->tuple: # (number of threads or None, how it was found)
@@ -89,14 +92,16 @@ def matmul_peak(dtype=np.float64, # np.float32 or np.float64 (or its name)
     return 2 * n ** 3 / float(np.median(ts)) / 1e9
 
 # %% ../nbs/11_performance.ipynb #6e7cbcf9
-def _make_problem(B:int, T:int, n_in:int, H:int, # batch, steps, input size (= output size), hidden size
-                 dtype=np.float64,               # parameters and inputs
-                 seed:int=0,
-                )->tuple:                        # (p, xs (T, B, n_in), targets (T, B))
+def bench_problem(B:int, T:int, n_in:int, H:int, # batch, steps, input size (= output size), hidden size
+                  dtype='float64',                # 'float32' or 'float64' (or the numpy dtype): parameters and inputs
+                  seed:int=0,                     # seed of the parameters and the data
+                  cell:str='rnn',                 # a cell of `checks.CELLS`
+                 )->tuple:                        # (p, xs (T, B, n_in), targets (T, B))
     "A benchmark problem: random parameters with non-zero biases, float inputs, class targets."
-    r = np.random.default_rng(seed)
-    p = init_rnn(n_in, H, n_in, seed=seed, dtype=dtype)
-    p['bh'], p['by'] = (r.standard_normal(H) * .1).astype(dtype), (r.standard_normal(n_in) * .1).astype(dtype)
+    B, T, n_in, H = (check_int(k, v) for k, v in (('B', B), ('T', T), ('n_in', n_in), ('H', H)))
+    dtype, r = _check_dtype('dtype', dtype), np.random.default_rng(check_seed('seed', seed))
+    p = init_rnn(n_in, H, n_in, seed=seed, dtype=dtype, cell=cell)
+    for k in [k for k, v in p.items() if v.ndim == 1]: p[k] = (r.standard_normal(p[k].shape) * .1).astype(dtype)   # biases
     return p, r.standard_normal((T, B, n_in)).astype(dtype), r.integers(0, n_in, (T, B))
 
 # %% ../nbs/11_performance.ipynb #9ac103cf
@@ -105,21 +110,31 @@ def _peer_ours(p, xs, targets)->tuple: # (run, to_grads)
     return (lambda: bptt(p, xs, targets)), (lambda out: (float(out[0]), out[1]))
 
 def _peer_autograd(p, xs, targets)->tuple:
-    "autograd through the unrolled loop: `ref_grads` of chapter 01a."
-    return (lambda: ref_grads(p, xs, targets)), (lambda out: (float(out[0]), out[1]))
+    "autograd through the unrolled loop: the cell's reference (`verify.reference`, `ref_grads` of chapter 01a for the vanilla cell)."
+    ref = reference(cell_of(p)[0].name)
+    return (lambda: ref(p, xs, targets)), (lambda out: (float(out[0]), out[1]))
 
 # %% ../nbs/11_performance.ipynb #0f638623
-def _peer_torch(p, xs, targets)->tuple: # (run, to_grads)
-    "PyTorch: `nn.RNN` (tanh, time-major) + `nn.Linear` with our weights, the same loss, `.backward()`."
+def _torch_module(cell, n_in, H):
+    "The PyTorch module of a cell, and how our weights map onto its parameters {torch name: (our key, rows of ours)}."
     import torch
-    (n_in, H), n_out, (T, B) = p['Wxh'].shape, p['Why'].shape[1], targets.shape
+    if cell == 'rnn': return torch.nn.RNN(n_in, H, nonlinearity='tanh')
+    return {'lstm': torch.nn.LSTM, 'gru': torch.nn.GRU}[cell](n_in, H)
+
+def _peer_torch(p, xs, targets)->tuple: # (run, to_grads)
+    "PyTorch: `nn.RNN` (tanh), `nn.LSTM` or `nn.GRU` (time-major) + `nn.Linear` with our weights, the same loss, `.backward()`."
+    import torch
+    cell = cell_of(p)[0].name
+    n_in, (H, n_out), (T, B) = p['Wxh'].shape[0], p['Why'].shape, targets.shape
     dt = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[p['Whh'].dtype]
-    rnn, lin = torch.nn.RNN(n_in, H, nonlinearity='tanh').to(dt), torch.nn.Linear(H, n_out).to(dt)
+    rnn, lin = _torch_module(cell, n_in, H).to(dt), torch.nn.Linear(H, n_out).to(dt)
+    t = lambda v: torch.from_numpy(np.ascontiguousarray(v))
+    bias_hh = np.zeros_like(p['bh'])
+    if cell == 'gru': bias_hh[2 * H:] = p['bhn']          # torch's b_hn sits inside r * (...); ours is bhn; r, z biases in bh
     with torch.no_grad():
         for w, v in ((rnn.weight_ih_l0, p['Wxh'].T), (rnn.weight_hh_l0, p['Whh'].T), (rnn.bias_ih_l0, p['bh']),
-                     (lin.weight, p['Why'].T), (lin.bias, p['by'])): w.copy_(torch.from_numpy(np.ascontiguousarray(v)))
-        rnn.bias_hh_l0.zero_()
-    X, C = torch.from_numpy(np.ascontiguousarray(xs)), torch.from_numpy(targets.astype(np.int64).ravel())
+                     (rnn.bias_hh_l0, bias_hh), (lin.weight, p['Why'].T), (lin.bias, p['by'])): w.copy_(t(v))
+    X, C = t(xs), torch.from_numpy(targets.astype(np.int64).ravel())
     params = [*rnn.parameters(), *lin.parameters()]
     def run():
         for w in params: w.grad = None
@@ -129,24 +144,29 @@ def _peer_torch(p, xs, targets)->tuple: # (run, to_grads)
     def to_grads(L):
         g = {'Wxh': rnn.weight_ih_l0.grad.T, 'Whh': rnn.weight_hh_l0.grad.T, 'bh': rnn.bias_ih_l0.grad,
              'Why': lin.weight.grad.T, 'by': lin.bias.grad}
-        return L.item(), {k: g[k].numpy() for k in PARAM_KEYS}
+        if cell == 'gru': g['bhn'] = rnn.bias_hh_l0.grad[2 * H:]
+        return L.item(), {k: g[k].numpy() for k in p}
     return run, to_grads
 
 # %% ../nbs/11_performance.ipynb #f7afbe69
 _PEERS = {'ours': _peer_ours, 'autograd': _peer_autograd, 'torch': _peer_torch}
+_TORCH_CELLS = ('rnn', 'lstm', 'gru')   # nn.RNN, nn.LSTM, nn.GRU
 
 def available_peers()->list:
     "The peers that can run here: torch only when installed."
     return [k for k in _PEERS if k != 'torch' or has_torch()]
 
-def _check_peers(peers):
-    "None (every available peer) or a list of peer names; returned as a list of names, 'ours' left out."
-    if peers is None: return [k for k in available_peers() if k != 'ours']
+def _check_peers(peers, cell='rnn'):
+    "None (every available peer for the cell) or a list of peer names; returned as a list of names, 'ours' left out."
+    if peers is None:
+        return [k for k in available_peers() if k != 'ours' and (k != 'autograd' or reference(cell)) and (k != 'torch' or cell in _TORCH_CELLS)]
     names = [k for k in _PEERS if k != 'ours']
     if isinstance(peers, str) or not isinstance(peers, (list, tuple)): raise TypeError(f"peers: expected a list of names from {names}, got {peers!r}")
     bad = [k for k in peers if not isinstance(k, str) or k not in _PEERS]
     if bad: raise ValueError(f"peers: expected names from {names}, got {bad}")
     if 'torch' in peers and not has_torch(): raise ValueError("peers: expected installed peers, got 'torch', which is not installed (pip install -e \".[bench]\")")
+    if 'autograd' in peers and not reference(cell): raise ValueError(f"peers: expected peers that can run the {cell!r} cell, got 'autograd', which has no reference for it (verify.REFERENCES)")
+    if 'torch' in peers and cell not in _TORCH_CELLS: raise ValueError(f"peers: expected peers that can run the {cell!r} cell, got 'torch', which has no module for it")
     return [k for k in dict.fromkeys(peers) if k != 'ours']
 
 # %% ../nbs/11_performance.ipynb #eab9b232
@@ -156,13 +176,13 @@ def _time_interleaved(runs:dict,          # {name: callable}
                       budget:dict|None=None, # {name: seconds of timed runs after which that peer stops (after at least 3)}
                       pause:float=0.0,    # seconds of idle before each run (see above)
                      )->dict:             # {name: [seconds of each timed run]}
-    "Time callables in alternation, rotating the order every round."
+    "Time callables in alternation, rotating the order every round, each call timed by `memory.time_calls`."
     names, times, budget = list(runs), {k: [] for k in runs}, budget or {}
     for i in range(warmup + reps):
         for k in names[i % len(names):] + names[:i % len(names)]:
             if len(times[k]) >= 3 and sum(times[k]) > budget.get(k, math.inf): continue
             if pause: time.sleep(pause)
-            t0 = time.perf_counter(); runs[k](); dt = time.perf_counter() - t0
+            dt = float(time_calls({k: runs[k]}, 1)[k][0])                    # the one timer (chapter 08)
             if i >= warmup: times[k].append(dt)
     return times
 
@@ -180,13 +200,15 @@ def bench_point(B:int, T:int, n_in:int, H:int, # the problem, n_out = n_in
                 peak:float|None=None,         # matmul GFLOP/s for the roofline columns, or None
                 budget:float=math.inf,        # seconds of timed autograd runs after which it sits out (see `_time_interleaved`)
                 pause:float=0.0,              # idle seconds before each run, >= 0 (see `_time_interleaved`)
+                cell:str='rnn',               # a cell of `checks.CELLS`
                )->dict:                       # every figure of this grid point
     "Check every peer's gradients against ours, then time them all, interleaved."
     B, T, n_in, H, reps = (check_int(k, v) for k, v in (('B', B), ('T', T), ('n_in', n_in), ('H', H), ('reps', reps)))
-    dt, names = _check_dtype('dtype', dtype), ['ours'] + _check_peers(peers)
+    cell = check_choice('cell', cell, CELLS)
+    dt, names = _check_dtype('dtype', dtype), ['ours'] + _check_peers(peers, cell)
     peak = None if peak is None else check_number('peak', peak)
     budget, pause = _check_budget(budget), check_number('pause', pause, closed='left')
-    p, xs, cs = _make_problem(B, T, n_in, H, dt)
+    p, xs, cs = bench_problem(B, T, n_in, H, dt, cell=cell)
     made = {k: _PEERS[k](p, xs, cs) for k in names}
     L0, g0 = made['ours'][1](made['ours'][0]())
     tol, floor = TOLERANCE[dt]
@@ -194,11 +216,12 @@ def bench_point(B:int, T:int, n_in:int, H:int, # the problem, n_out = n_in
     for k in names[1:]:
         L, g = made[k][1](made[k][0]())
         errors[k] = max(max_rel_error(g, g0, floor), abs(L - L0) / abs(L0))
-        if not errors[k] <= tol: raise AssertionError(f"{k}: gradients differ from ours by {errors[k]:.2e} > {tol:g} at B={B} T={T} n_in={n_in} H={H} {dt}")
+        if not errors[k] <= tol: raise AssertionError(f"{k}: gradients differ from ours by {errors[k]:.2e} > {tol:g} at B={B} T={T} n_in={n_in} H={H} {dt}" + ('' if cell == 'rnn' else f' {cell}'))
     times = _time_interleaved({k: run for k, (run, _) in made.items()}, reps, budget={'autograd': budget}, pause=pause)
     med = {k: float(np.median(v)) for k, v in times.items()}
-    F = rnn_flops(T, B, n_in, H, n_in)
-    rec = dict(B=B, T=T, n_in=n_in, H=H, n_out=n_in, dtype=dt, flops=F, median_s=med, runs_s=times, rel_error=errors,
+    G = p['Whh'].shape[1] // H                                             # gates: 1 vanilla, 3 GRU, 4 LSTM
+    F = rnn_flops(T, B, n_in, H, n_in) if G == 1 else 2 * T * B * H * (G * (2 * n_in + 3 * H) + 3 * n_in) - 2 * B * G * H * H
+    rec = dict(B=B, T=T, n_in=n_in, H=H, n_out=n_in, dtype=dt, **({} if cell == 'rnn' else {'cell': cell}), flops=F, median_s=med, runs_s=times, rel_error=errors,
                ratio={k: med[k] / med['ours'] for k in names[1:]}, gflops=F / med['ours'] / 1e9)
     if peak: rec.update(peak_gflops=peak, peak_fraction=rec['gflops'] / peak, roofline_s=F / peak / 1e9)
     return rec
@@ -230,9 +253,11 @@ def run_bench(grid=GRID,                      # (B, T, n_in, H) points
               budget:float=6.0,               # seconds of timed autograd runs per point (see `_time_interleaved`); the others run every round
               pause:float=0.15,               # idle seconds before each run (see `_time_interleaved`)
               progress:bool=False,            # print one line per point as it finishes
+              cell:str='rnn',                 # a cell of `checks.CELLS`: 'lstm' and 'gru' time nn.LSTM / nn.GRU
              )->dict:                         # {'machine', 'peak_gflops', 'points'}
     "Benchmark every grid point and dtype against every peer, threads matched."
-    grid, dtypes, peers = _check_grid(grid), _check_dtypes(dtypes), _check_peers(peers)
+    cell = check_choice('cell', cell, CELLS)
+    grid, dtypes, peers = _check_grid(grid), _check_dtypes(dtypes), _check_peers(peers, cell)
     reps, peak_n, progress = check_int('reps', reps), check_int('peak_n', peak_n), check_flag('progress', progress)
     budget, pause = _check_budget(budget), check_number('pause', pause, closed='left')
     n, _ = blas_threads()
@@ -248,7 +273,7 @@ def run_bench(grid=GRID,                      # (B, T, n_in, H) points
         for dt in dtypes:
             peak[dt] = max(peak[dt], matmul_peak(dt, peak_n))            # the best of two, before this dtype's points
             for B, T, n_in, H in grid:
-                points.append(bench_point(B, T, n_in, H, dt, peers, reps, peak[dt], budget, pause))
+                points.append(bench_point(B, T, n_in, H, dt, peers, reps, peak[dt], budget, pause, cell))
                 if progress: print(_format_point(points[-1]), file=sys.stderr, flush=True)
     finally:
         if torch_threads: torch.set_num_threads(torch_threads)
@@ -346,12 +371,14 @@ def profile_bptt(p:dict,      # parameters
                 )->dict:      # {stage: median seconds}
     "The median time of each stage of `bptt`, each run on its own, interleaved."
     reps = check_int('reps', reps)
-    ys, cache = rnn_forward(p, xs)                                  # checks p and xs; rnn_loss checks targets
-    L, dys = rnn_loss(ys, targets)
-    das = _deltas(p, dys, cache['hs'])
-    stages = {'forward (5)-(7)': lambda: rnn_forward(p, xs), 'loss (8)-(9)': lambda: rnn_loss(ys, targets),
-              'deltas (11)-(12)': lambda: _deltas(p, dys, cache['hs']),
-              'gradients (13)-(14)': lambda: _param_grads(p, dys, cache['xs'], cache['hs'], das)}
+    cell, xs, targets, h0, mask = checked_problem(p, xs, targets)  # the door; kernels from here
+    forward = lambda: (lambda hs, cache: (hs, cache, readout(p, hs)))(*cell.forward(p, xs, h0))
+    hs, cache, ys = forward()
+    dys = softmax_xent(ys, targets, mask)[1]
+    dpre = cell.backward(p, cache, readout_grads(p, hs, dys)[1])[0]
+    stages = {'forward (5)-(7)': forward, 'loss (8)-(9)': lambda: softmax_xent(ys, targets, mask),
+              'deltas (11)-(12)': lambda: cell.backward(p, cache, readout_grads(p, hs, dys)[1]),
+              'gradients (13)-(14)': lambda: (cell.param_grads(p, cache, dpre), readout_grads(p, hs, dys))}
     return {k: float(np.median(v)) for k, v in _time_interleaved(stages, reps).items()}
 
 def _step_costs(B:int, H:int,       # one step's shapes
@@ -396,17 +423,16 @@ def _json_path(s):
     return s
 
 def _bench_parser():
-    from bptt_lit.cli import _Parser, _typed        # the parser and argument types of the other commands (cli imports this module only when used)
-    ap = _Parser(prog='bptt-lit bench', description='Time forward + backward of bptt against autograd through the loop, '
+    ap = Parser(prog='bptt-lit bench', description='Time forward + backward of bptt against autograd through the loop, '
                  'PyTorch nn.RNN (if installed) and the matmul roofline of this numpy; print a markdown table.')
     ap.add_argument('--quick', action='store_true', help='two small grid points, 3 rounds, short pauses: a smoke test in seconds')
-    ap.add_argument('--reps', type=_typed(int, check_int), default=None,
+    ap.add_argument('--reps', type=typed(int, check_int), default=None,
                     help='timed rounds per grid point (default 7, 3 with --quick)')
-    ap.add_argument('--dtypes', type=_typed(lambda s: s.split(','), lambda _, v: _check_dtypes(v)), default=['float32', 'float64'],
+    ap.add_argument('--dtypes', type=typed(lambda s: s.split(','), lambda _, v: _check_dtypes(v)), default=['float32', 'float64'],
                     help='comma-separated, from float32,float64 (default both)')
-    ap.add_argument('--peers', type=_typed(lambda s: [k for k in s.split(',') if k], lambda _, v: _check_peers(v)), default=None,
+    ap.add_argument('--peers', type=typed(lambda s: [k for k in s.split(',') if k], lambda _, v: _check_peers(v)), default=None,
                     help='comma-separated, from autograd,torch (default: every one installed)')
-    ap.add_argument('--json', metavar='PATH', type=_typed(str, lambda _, s: _json_path(s)), help='also write every figure as JSON to PATH (- for stdout)')
+    ap.add_argument('--json', metavar='PATH', type=typed(str, lambda _, s: _json_path(s)), help='also write every figure as JSON to PATH (- for stdout)')
     return ap
 
 # %% ../nbs/11_performance.ipynb #e5a36c8f
@@ -439,7 +465,7 @@ def memory_vs_T(Ts=(100, 200, 400, 800, 1600), # sequence lengths
     dtype = _check_dtype('dtype', dtype)
     out = {'T': list(Ts), 'full BPTT': [], f'truncated, k = {k}': [], 'checkpointed, s = ⌈√T⌉': []}
     for T in Ts:
-        p, xs, cs = _make_problem(B, T, n_in, H, dtype)
+        p, xs, cs = bench_problem(B, T, n_in, H, dtype)
         out['full BPTT'].append(peak_memory(bptt, p, xs, cs)[1])
         out[f'truncated, k = {k}'].append(peak_memory(lambda: [None for _ in tbptt(p, xs, cs, k)])[1])
         out['checkpointed, s = ⌈√T⌉'].append(peak_memory(bptt_checkpointed, p, xs, cs)[1])
