@@ -46,30 +46,38 @@ def lstm_check_state(name:str,  # argument name used in the message ('h0', 'dsta
                     )->tuple:   # (h, c), each (B, H), cast to dtype, finite
     "VALIDATOR (used at the door): an LSTM state is the pair (h, c) of (B, H) arrays."
     if not isinstance(s, (tuple, list)) or len(s) != 2:
-        got = f"an array of shape {s.shape}" if isinstance(s, np.ndarray) else type(s).__name__
+        got = (f"an array of shape {s.shape}" if isinstance(s, np.ndarray) else
+               f"a {type(s).__name__} of {len(s)}" if isinstance(s, (tuple, list)) else
+               type(s).__name__)
         raise TypeError(f"{name}: expected the LSTM state, a pair (h, c) of arrays (B, H) = "
                         f"({B}, {H}), got {got}")
     return tuple(check_state_array(f"{name}[{k}]", v, B, H, dtype) for k, v in enumerate(s))
+
+def _described(v)->str:
+    "How a cache entry that is not what was expected reads in a message."
+    if isinstance(v, np.ndarray): return f"{v.dtype} of shape {v.shape}"
+    return type(v).__name__
 
 _CACHE = ('hs', 'cs', 'gates', 'tanh_c')       # what `lstm_forward` keeps besides the inputs
 
 def lstm_check_cache(p:dict, cache, n_in:int, H:int)->tuple: # (cache with checked xs, T, B)
     "VALIDATOR: an LSTM cache as `lstm_forward` returns it: finite floats of consistent shapes."
+    keys = ', '.join(map(repr, ('xs', *_CACHE)))
     if not isinstance(cache, dict) or not {'xs', *_CACHE} <= set(cache):
-        keys = ', '.join(map(repr, ('xs', *_CACHE)))
+        got = (f"a dict missing {sorted({'xs', *_CACHE} - set(cache), key=str)}"
+               if isinstance(cache, dict) else type(cache).__name__)
         raise TypeError(f"cache: expected the dict {{{keys}}} returned by rnn_forward for an LSTM, "
-                        f"got {type(cache).__name__}")
+                        f"got {got}")
     hs = cache['hs']
     if not isinstance(hs, np.ndarray) or hs.dtype.kind != 'f' or hs.ndim != 3 or hs.shape[0] < 2:
         raise shape_error("cache['hs']", f"a float array of states (T+1, B, {H}) with T, B >= 1",
-                          f"{type(hs).__name__} of shape {getattr(hs, 'shape', None)}")
+                          _described(hs))
     T1, B = hs.shape[:2]
     for k, shape in (('hs', (T1, B, H)), ('cs', (T1, B, H)), ('gates', (T1 - 1, B, 4 * H)),
                      ('tanh_c', (T1 - 1, B, H))):
         v = cache[k]
         if not isinstance(v, np.ndarray) or v.dtype != p['Whh'].dtype or v.shape != shape:
-            raise shape_error(f"cache[{k!r}]", f"{p['Whh'].dtype} of shape {shape}",
-                              f"{type(v).__name__} of shape {getattr(v, 'shape', None)}")
+            raise shape_error(f"cache[{k!r}]", f"{p['Whh'].dtype} of shape {shape}", _described(v))
         check_finite(f"cache[{k!r}]", v)
     xs = check_xs("cache['xs']", cache['xs'], n_in, p['Whh'].dtype)
     if xs.shape[:2] != (T1 - 1, B):
