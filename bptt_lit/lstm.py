@@ -191,14 +191,18 @@ def lstm_backward(p:dict,       # parameters (Whh used)
     np.multiply(g, g, out=da_g); np.subtract(1, da_g, out=da_g); da_g *= i      # dg/dc (1-g^2)
     np.multiply(o, o, out=da_o); np.subtract(o, da_o, out=da_o); da_o *= tanh_c  # do/dh o(1-o)
     dc_dh = np.multiply(tanh_c, tanh_c); np.subtract(1, dc_dh, out=dc_dh); dc_dh *= o   # (56)
-    da_ifg, WhhT = da.reshape(T, B, 4, H)[:, :, :3], p['Whh'].T
-    dh, dc, dc_next = dhs[T - 1].copy(), np.empty((B, H), da.dtype), np.zeros((B, H), da.dtype)
+    WhhT, dt = p['Whh'].T, da.dtype
+    m = np.empty((B, 4, H), dt)                          # [dc_t, dc_t, dc_t, dh_t]: one product a step
+    dh, dc, dc_next = m[:, 3], m[:, 0], np.zeros((B, H), dt)         # views into m
+    dh[:] = dhs[T - 1]
     if dstate is not None: dh += dstate[0]; dc_next += dstate[1]
+    M = m.reshape(B, 4 * H)
+    if scales is not None: scales = np.asarray(scales, dt)           # no float64 upcast in float32
     for t in range(T - 1, -1, -1):                                     # the only loop: t = T ... 1
         np.multiply(dh, dc_dh[t], out=dc)                              # (56) through h_t ...
         dc += dc_next                                                  # (56) ... and from c_{t+1}
-        da_ifg[t] *= dc[:, None]                                       # (57)-(58) da^i, da^f, da^g
-        da_o[t] *= dh                                                  # (57)-(58) da^o
+        m[:, 1:3] = dc[:, None]
+        da[t] *= M                                                     # (57)-(58) delta_t
         if t:
             np.matmul(da[t], WhhT, out=dh)                             # (55) from the future ...
             np.multiply(dc, f[t], out=dc_next)                         # (56) diag(f_t) into c_{t-1}
