@@ -46,30 +46,38 @@ def lstm_check_state(name:str,  # argument name used in the message ('h0', 'dsta
                     )->tuple:   # (h, c), each (B, H), cast to dtype, finite
     "VALIDATOR (used at the door): an LSTM state is the pair (h, c) of (B, H) arrays."
     if not isinstance(s, (tuple, list)) or len(s) != 2:
-        got = f"an array of shape {s.shape}" if isinstance(s, np.ndarray) else type(s).__name__
+        got = (f"an array of shape {s.shape}" if isinstance(s, np.ndarray) else
+               f"a {type(s).__name__} of {len(s)}" if isinstance(s, (tuple, list)) else
+               type(s).__name__)
         raise TypeError(f"{name}: expected the LSTM state, a pair (h, c) of arrays (B, H) = "
                         f"({B}, {H}), got {got}")
     return tuple(check_state_array(f"{name}[{k}]", v, B, H, dtype) for k, v in enumerate(s))
+
+def _described(v)->str:
+    "How a cache entry that is not what was expected reads in a message."
+    if isinstance(v, np.ndarray): return f"{v.dtype} of shape {v.shape}"
+    return type(v).__name__
 
 _CACHE = ('hs', 'cs', 'gates', 'tanh_c')       # what `lstm_forward` keeps besides the inputs
 
 def lstm_check_cache(p:dict, cache, n_in:int, H:int)->tuple: # (cache with checked xs, T, B)
     "VALIDATOR: an LSTM cache as `lstm_forward` returns it: finite floats of consistent shapes."
+    keys = ', '.join(map(repr, ('xs', *_CACHE)))
     if not isinstance(cache, dict) or not {'xs', *_CACHE} <= set(cache):
-        keys = ', '.join(map(repr, ('xs', *_CACHE)))
+        got = (f"a dict missing {sorted({'xs', *_CACHE} - set(cache), key=str)}"
+               if isinstance(cache, dict) else type(cache).__name__)
         raise TypeError(f"cache: expected the dict {{{keys}}} returned by rnn_forward for an LSTM, "
-                        f"got {type(cache).__name__}")
+                        f"got {got}")
     hs = cache['hs']
     if not isinstance(hs, np.ndarray) or hs.dtype.kind != 'f' or hs.ndim != 3 or hs.shape[0] < 2:
         raise shape_error("cache['hs']", f"a float array of states (T+1, B, {H}) with T, B >= 1",
-                          f"{type(hs).__name__} of shape {getattr(hs, 'shape', None)}")
+                          _described(hs))
     T1, B = hs.shape[:2]
     for k, shape in (('hs', (T1, B, H)), ('cs', (T1, B, H)), ('gates', (T1 - 1, B, 4 * H)),
                      ('tanh_c', (T1 - 1, B, H))):
         v = cache[k]
         if not isinstance(v, np.ndarray) or v.dtype != p['Whh'].dtype or v.shape != shape:
-            raise shape_error(f"cache[{k!r}]", f"{p['Whh'].dtype} of shape {shape}",
-                              f"{type(v).__name__} of shape {getattr(v, 'shape', None)}")
+            raise shape_error(f"cache[{k!r}]", f"{p['Whh'].dtype} of shape {shape}", _described(v))
         check_finite(f"cache[{k!r}]", v)
     xs = check_xs("cache['xs']", cache['xs'], n_in, p['Whh'].dtype)
     if xs.shape[:2] != (T1 - 1, B):
@@ -183,14 +191,18 @@ def lstm_backward(p:dict,       # parameters (Whh used)
     np.multiply(g, g, out=da_g); np.subtract(1, da_g, out=da_g); da_g *= i      # dg/dc (1-g^2)
     np.multiply(o, o, out=da_o); np.subtract(o, da_o, out=da_o); da_o *= tanh_c  # do/dh o(1-o)
     dc_dh = np.multiply(tanh_c, tanh_c); np.subtract(1, dc_dh, out=dc_dh); dc_dh *= o   # (56)
-    da_ifg, WhhT = da.reshape(T, B, 4, H)[:, :, :3], p['Whh'].T
-    dh, dc, dc_next = dhs[T - 1].copy(), np.empty((B, H), da.dtype), np.zeros((B, H), da.dtype)
+    WhhT, dt = p['Whh'].T, da.dtype
+    m = np.empty((B, 4, H), dt)                          # [dc_t, dc_t, dc_t, dh_t]: one product a step
+    dh, dc, dc_next = m[:, 3], m[:, 0], np.zeros((B, H), dt)         # views into m
+    dh[:] = dhs[T - 1]
     if dstate is not None: dh += dstate[0]; dc_next += dstate[1]
+    M = m.reshape(B, 4 * H)
+    if scales is not None: scales = np.asarray(scales, dt)           # no float64 upcast in float32
     for t in range(T - 1, -1, -1):                                     # the only loop: t = T ... 1
         np.multiply(dh, dc_dh[t], out=dc)                              # (56) through h_t ...
         dc += dc_next                                                  # (56) ... and from c_{t+1}
-        da_ifg[t] *= dc[:, None]                                       # (57)-(58) da^i, da^f, da^g
-        da_o[t] *= dh                                                  # (57)-(58) da^o
+        m[:, 1:3] = dc[:, None]
+        da[t] *= M                                                     # (57)-(58) delta_t
         if t:
             np.matmul(da[t], WhhT, out=dh)                             # (55) from the future ...
             np.multiply(dc, f[t], out=dc_next)                         # (56) diag(f_t) into c_{t-1}
