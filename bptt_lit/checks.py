@@ -169,10 +169,12 @@ def cell_of(p:dict, # parameters of any registered cell
         raise TypeError(f"p: expected a dict with keys {keysets['rnn']}, got {type(p).__name__}")
     fits = [c for c in cells if set(p) == set(keysets[c.name])]
     if not fits:
-        c = min(cells, key=lambda c: len(set(p) ^ set(keysets[c.name])))
-        raise ValueError(f"p: expected keys {keysets[c.name]} (a {c.name!r} cell), got missing "
-                         f"{sorted(set(keysets[c.name]) - set(p))} and unexpected "
-                         f"{sorted(set(p) - set(keysets[c.name]), key=str)}")
+        d = min(len(set(p) ^ set(keysets[c.name])) for c in cells)
+        near = [c.name for c in cells if len(set(p) ^ set(keysets[c.name])) == d]
+        k = keysets[near[0]]
+        raise ValueError(f"p: expected keys {k} (the {' or '.join(map(repr, near))} cell), got "
+                         f"missing {sorted(set(k) - set(p))} and unexpected "
+                         f"{sorted(set(p) - set(k), key=str)}")
     for k, v in p.items():
         if not isinstance(v, np.ndarray) or v.dtype not in (np.float32, np.float64):
             raise TypeError(f"p['{k}']: expected a float32 or float64 numpy array, got "
@@ -186,7 +188,12 @@ def cell_of(p:dict, # parameters of any registered cell
     n_in, (H, n_out) = p['Wxh'].shape[0], p['Why'].shape
     want = lambda c: {**c.shapes(n_in, H), 'Why': (H, n_out), 'by': (n_out,)}
     ok = [c for c in fits if all(p[k].shape == s for k, s in want(c).items())]
-    if not ok:
+    if not ok:   # a cell with more keys whose shapes fit what is there: say which keys are missing
+        near = [c for c in cells if set(p) < set(keysets[c.name])
+                and all(p[k].shape == s for k, s in want(c).items() if k in p)]
+        if near: raise ValueError(
+            f"p: expected keys {keysets[near[0].name]} (the shapes are a {near[0].name!r} cell's), "
+            f"got missing {sorted(set(keysets[near[0].name]) - set(p))}")
         raise _shapes_error(p, [(sum(p[k].shape != s for k, s in want(c).items()), c.name, c)
                                 for c in fits], n_in, H, n_out)
     for k, v in p.items(): check_finite(f"p['{k}']", v)
