@@ -190,18 +190,3 @@ CELL = Cell(name='rnn', keys=('Wxh', 'Whh', 'bh'),
             backward=rnn_cell_backward,
             param_grads=lambda p, cache, das, per_step=False: param_grads(
                 p, cache['xs'], cache['hs'], das, per_step))
-
-# %% ../nbs/02_backward.ipynb #2cc96394
-# transitional names for the chapters not yet moved to the kernels (removed with the last of them)
-from .forward import rnn_forward, LOSSES
-from .checks import check_targets
-def _refuse_overflow(what, arrays): refuse_nonfinite(what, arrays)
-def _deltas(p, dys, hs, dhT=None): return deltas(p, readout_grads(p, hs[1:], dys)[1], hs, dhT)
-def _param_grads(p, dys, xs, hs, das):
-    T, B, H = das.shape; Y = dys.reshape(T * B, -1)
-    g = {**param_grads(p, xs, hs, das), 'Why': hs[1:].reshape(T * B, H).T @ Y, 'by': Y.sum(0)}
-    return {k: g[k] for k in p}
-def _forward_loss(p, xs, targets, h0, loss, mask):
-    ys, cache = rnn_forward(p, xs, h0)
-    targets, mask = check_targets(*ys.shape, ys.dtype, targets, loss, mask)
-    return (*LOSSES[loss](ys, targets, mask), cache)

@@ -126,10 +126,3 @@ def forward_loss(cell,     # the cell of p (`checks.cell_of`)
     hs, cache = cell.forward(p, xs, h0)                         # (5)-(6)
     Ls, dys = LOSSES[loss](readout(p, hs), targets, mask)       # (7)-(10)
     return Ls, dys, hs, cache
-
-# %% ../nbs/01_forward.ipynb #01a557cc
-# transitional names for the chapters not yet moved to the kernels (removed with the last of them)
-_states = states
-def _check_ys(ys): return check_ys('ys', ys)
-def _check_loss_args(ys, targets, loss, mask):
-    return check_targets(*ys.shape, ys.dtype, targets, loss, mask)

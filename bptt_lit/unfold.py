@@ -157,7 +157,3 @@ def untie(p:dict,  # parameters
     "Give each of `T` unrolled steps its own copy of the parameters (a deep feed-forward net)."
     check_params(p)
     return [{k: v.copy() for k, v in p.items()} for _ in range(check_int('T', T))]
-
-# %% ../nbs/00_unfold.ipynb #9d3d8edc
-# transitional names for the chapters not yet moved to the kernels (removed with the last of them)
-_as_array, _cell, _shape_error = as_array, rnn_cell, shape_error
