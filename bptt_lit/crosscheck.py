@@ -11,6 +11,8 @@ import importlib
 import numpy as np
 import autograd.numpy as anp
 from autograd import value_and_grad
+from IPython import get_ipython
+from IPython.display import Markdown, display
 from .checks import (as_array, shape_error, check_finite, check_number, check_flag,
                              check_choice, check_callable, checked_inputs, check_targets)
 
@@ -148,18 +150,20 @@ def compare_grads(ours:dict,         # our gradients
                   floor:float=1e-6,  # see `rel_error`, >= 0
                   label:str='',      # printed as a title
                  )->float:           # the worst relative error
-    "Print a table of relative errors a parameter (one shared scale); assert each is at most `tol`."
+    "Show a table of relative errors a parameter (one shared scale); assert each is at most `tol`."
     ours, ref = _grad_pair('ours', ours, 'ref', ref)
     tol = check_number('tol', tol, closed='left')
     floor = check_number('floor', floor, closed='left')
-    if label: print(label)
-    print(f"  {'name':6} {'shape':>10} {'max|ref|':>10} {'rel. error':>11}  {'ok':>4} "
-          f"(tol {tol:.0e})")
     errs, scale = {}, _scale(ours, ref)
+    rows = [f"| name | shape | max\\|ref\\| | rel. error | ok (tol {tol:.0e}) |",
+            "|:--|--:|--:|--:|:-:|"]
     for k in ours:
         errs[k] = _rel_error(ours[k], ref[k], floor, scale)
-        print(f"  {k!s:6} {str(ref[k].shape):>10} {np.abs(ref[k]).max(initial=0):10.3g} "
-              f"{errs[k]:11.2e}  {'yes' if errs[k] <= tol else 'NO':>4}")
+        rows.append(f"| `{k}` | {ref[k].shape} | {np.abs(ref[k]).max(initial=0):.3g} | "
+                    f"{errs[k]:.2e} | {'yes' if errs[k] <= tol else '**NO**'} |")
+    table = (f"**{label}**\n\n" if label else '') + '\n'.join(rows)
+    if get_ipython() is not None: display(Markdown(table))        # a notebook: a rendered table
+    else: print(table)
     bad = {k: e for k, e in errs.items() if not e <= tol}
     if bad: raise AssertionError(f"relative error above {tol:g}: {bad}")
     return float(np.max(list(errs.values())))
