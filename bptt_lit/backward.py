@@ -9,7 +9,7 @@ __all__ = ['CELL', 'readout_grads', 'deltas', 'param_grads', 'check_rnn_cache', 
 # %% ../nbs/02_backward.ipynb #865d5c45
 from typing import NamedTuple, Callable
 import numpy as np
-from .checks import (as_array, check_finite, check_floats, check_xs, check_state_array, cell_of,
+from .checks import (as_array, check_finite, check_floats, check_cache, check_state_array, cell_of,
                              checked_problem, refuse_nonfinite, shape_error)
 from .unfold import rnn_init
 from .forward import states, forward_loss
@@ -72,23 +72,7 @@ def param_grads(p:dict,  # parameters
 # %% ../nbs/02_backward.ipynb #b5ffac08
 def check_rnn_cache(p:dict, cache, n_in:int, H:int)->tuple: # (cache with checked xs, T, B)
     "A vanilla cache {'xs', 'hs'} as `rnn_forward` returns it: finite states, inputs valid for `p`."
-    if not isinstance(cache, dict) or 'xs' not in cache or 'hs' not in cache:
-        raise TypeError(f"cache: expected the dict {{'xs', 'hs'}} returned by rnn_forward, got "
-                        f"{type(cache).__name__}")
-    hs = cache['hs']
-    if not isinstance(hs, np.ndarray) or hs.dtype.kind != 'f':
-        raise TypeError(f"cache['hs']: expected a float array of hidden states (T+1, B, {H}), got "
-                        f"{type(hs).__name__} of dtype {getattr(hs, 'dtype', None)}")
-    if hs.ndim != 3 or hs.shape[0] < 2 or hs.shape[1] < 1 or hs.shape[2] != H:
-        raise shape_error("cache['hs']", f"hidden states (T+1, B, {H}) with T, B >= 1",
-                          f"shape {hs.shape}")
-    check_finite("cache['hs']", hs)
-    T, B = hs.shape[0] - 1, hs.shape[1]
-    xs = check_xs("cache['xs']", cache['xs'], n_in, p['Whh'].dtype)
-    if xs.shape[:2] != (T, B):
-        raise shape_error("cache['xs']", f"T, B = {T}, {B} (from cache['hs']) in its first two "
-                          "axes", f"shape {xs.shape}")
-    return {**cache, 'xs': xs}, T, B
+    return check_cache(p, cache, n_in, H, (), 'the vanilla cell')
 
 def checked_backward(p:dict, dys, cache, dhT)->tuple: # (cell, dys, cache, dhT), all checked
     "The door of `rnn_deltas` and `rnn_backward`: parameters, the cache, dL/dys and dL/dh_T."

@@ -6,7 +6,8 @@
 __all__ = ['CELLS', 'LOSS_NAMES', 'NonFiniteError', 'shape_error', 'as_array', 'check_int', 'check_number', 'check_flag',
            'check_seed', 'check_choice', 'check_callable', 'check_float_dtype', 'check_finite', 'refuse_nonfinite',
            'check_keys', 'check_array_dict', 'get_cell', 'cell_of', 'check_params', 'check_xs', 'check_state_array',
-           'check_floats', 'checked_inputs', 'check_inputs', 'check_ys', 'check_targets', 'checked_problem']
+           'check_floats', 'checked_inputs', 'check_inputs', 'described', 'check_cache', 'check_ys', 'check_targets',
+           'checked_problem']
 
 # %% ../nbs/00a_checks.ipynb #8f9900fc
 import importlib
@@ -278,6 +279,44 @@ def check_inputs(p:dict,       # parameters
                 )->tuple:      # (xs, h0) validated; float xs in the parameters' dtype
     "Validate inputs and initial state against the parameters `p`."
     return checked_inputs(p, xs, h0)[1:]
+
+# %% ../nbs/00a_checks.ipynb #580fdb7e
+def described(v)->str:
+    "How a value that is not the array expected reads in a message: its dtype and shape, or its type."
+    return f"{v.dtype} of shape {v.shape}" if isinstance(v, np.ndarray) else type(v).__name__
+
+def check_cache(p:dict,       # the parameters the cache was made with
+                cache,        # a cell's cache as its `forward` returns it
+                n_in:int, H:int, # sizes, from `cell_of(p)`
+                entries:tuple, # ((key, extra steps, width), ...): key's shape is (T + extra, B, width)
+                cell:str,     # how the message names the cell, e.g. 'an LSTM'
+               )->tuple:      # (cache with its 'xs' checked, T, B)
+    "A cache handed back to a backward pass: 'xs' valid for `p`, its states and `entries` finite."
+    keys = ('xs', 'hs', *(e[0] for e in entries))
+    if not isinstance(cache, dict) or not set(keys) <= set(cache):
+        got = (f"a dict missing {sorted(set(keys) - set(cache), key=str)}" if isinstance(cache, dict)
+               else type(cache).__name__)
+        raise TypeError(f"cache: expected the dict {{{', '.join(map(repr, keys))}}} returned by "
+                        f"rnn_forward for {cell}, got {got}")
+    hs, dt = cache['hs'], p['Whh'].dtype
+    if not isinstance(hs, np.ndarray) or hs.dtype.kind != 'f':
+        raise TypeError(f"cache['hs']: expected a float array of hidden states (T+1, B, {H}), got "
+                        f"{described(hs)}")
+    if hs.ndim != 3 or hs.shape[0] < 2 or hs.shape[1] < 1 or hs.shape[2] != H:
+        raise shape_error("cache['hs']", f"hidden states (T+1, B, {H}) with T, B >= 1",
+                          f"shape {hs.shape}")
+    T, B = hs.shape[0] - 1, hs.shape[1]
+    for k, extra, width in (('hs', 1, H), *entries):
+        v, shape = cache[k], (T + extra, B, width)
+        if not isinstance(v, np.ndarray) or v.dtype != dt:
+            raise TypeError(f"cache[{k!r}]: expected {dt} of shape {shape}, got {described(v)}")
+        if v.shape != shape: raise shape_error(f"cache[{k!r}]", f"shape {shape}", f"shape {v.shape}")
+        check_finite(f"cache[{k!r}]", v)
+    xs = check_xs("cache['xs']", cache['xs'], n_in, dt)
+    if xs.shape[:2] != (T, B):
+        raise shape_error("cache['xs']", f"T, B = {T}, {B} (from cache['hs']) in its first two "
+                          "axes", f"shape {xs.shape}")
+    return {**cache, 'xs': xs}, T, B
 
 # %% ../nbs/00a_checks.ipynb #1ba09bb0
 LOSS_NAMES = ('mse', 'xent')

@@ -10,7 +10,7 @@ __all__ = ['FORGET_BIAS', 'CELL', 'lstm_shapes', 'lstm_init', 'lstm_zero_state',
 import numpy as np
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyBboxPatch, Circle
-from .checks import check_state_array, check_xs, check_finite, shape_error
+from .checks import check_state_array, check_cache
 from .backward import Cell
 
 # %% ../nbs/07a_lstm.ipynb #37059ab1
@@ -53,37 +53,9 @@ def lstm_check_state(name:str,  # argument name used in the message ('h0', 'dsta
                         f"({B}, {H}), got {got}")
     return tuple(check_state_array(f"{name}[{k}]", v, B, H, dtype) for k, v in enumerate(s))
 
-def _described(v)->str:
-    "How a cache entry that is not what was expected reads in a message."
-    if isinstance(v, np.ndarray): return f"{v.dtype} of shape {v.shape}"
-    return type(v).__name__
-
-_CACHE = ('hs', 'cs', 'gates', 'tanh_c')       # what `lstm_forward` keeps besides the inputs
-
 def lstm_check_cache(p:dict, cache, n_in:int, H:int)->tuple: # (cache with checked xs, T, B)
     "VALIDATOR: an LSTM cache as `lstm_forward` returns it: finite floats of consistent shapes."
-    keys = ', '.join(map(repr, ('xs', *_CACHE)))
-    if not isinstance(cache, dict) or not {'xs', *_CACHE} <= set(cache):
-        got = (f"a dict missing {sorted({'xs', *_CACHE} - set(cache), key=str)}"
-               if isinstance(cache, dict) else type(cache).__name__)
-        raise TypeError(f"cache: expected the dict {{{keys}}} returned by rnn_forward for an LSTM, "
-                        f"got {got}")
-    hs = cache['hs']
-    if not isinstance(hs, np.ndarray) or hs.dtype.kind != 'f' or hs.ndim != 3 or hs.shape[0] < 2:
-        raise shape_error("cache['hs']", f"a float array of states (T+1, B, {H}) with T, B >= 1",
-                          _described(hs))
-    T1, B = hs.shape[:2]
-    for k, shape in (('hs', (T1, B, H)), ('cs', (T1, B, H)), ('gates', (T1 - 1, B, 4 * H)),
-                     ('tanh_c', (T1 - 1, B, H))):
-        v = cache[k]
-        if not isinstance(v, np.ndarray) or v.dtype != p['Whh'].dtype or v.shape != shape:
-            raise shape_error(f"cache[{k!r}]", f"{p['Whh'].dtype} of shape {shape}", _described(v))
-        check_finite(f"cache[{k!r}]", v)
-    xs = check_xs("cache['xs']", cache['xs'], n_in, p['Whh'].dtype)
-    if xs.shape[:2] != (T1 - 1, B):
-        raise shape_error("cache['xs']", f"T, B = {T1 - 1}, {B} (from cache['hs']) in its first "
-                          "two axes", f"shape {xs.shape}")
-    return {**cache, 'xs': xs}, T1 - 1, B
+    return check_cache(p, cache, n_in, H, (('cs', 1, H), ('gates', 0, 4 * H), ('tanh_c', 0, H)), 'an LSTM')
 
 # %% ../nbs/07a_lstm.ipynb #d78eb4c5
 def _box(ax, x, y, text, color, w=.95, h=.62):
