@@ -282,7 +282,7 @@ def check_inputs(p:dict,       # parameters
 
 # %% ../nbs/00a_checks.ipynb #580fdb7e
 def described(v)->str:
-    "How a value that is not the array expected reads in a message: its dtype and shape, or its type."
+    "How a value that is not the array expected reads in a message: dtype and shape, or type."
     return f"{v.dtype} of shape {v.shape}" if isinstance(v, np.ndarray) else type(v).__name__
 
 def check_cache(p:dict,       # the parameters the cache was made with
@@ -294,8 +294,8 @@ def check_cache(p:dict,       # the parameters the cache was made with
     "A cache handed back to a backward pass: 'xs' valid for `p`, its states and `entries` finite."
     keys = ('xs', 'hs', *(e[0] for e in entries))
     if not isinstance(cache, dict) or not set(keys) <= set(cache):
-        got = (f"a dict missing {sorted(set(keys) - set(cache), key=str)}" if isinstance(cache, dict)
-               else type(cache).__name__)
+        got = (f"a dict missing {sorted(set(keys) - set(cache), key=str)}"
+               if isinstance(cache, dict) else type(cache).__name__)
         raise TypeError(f"cache: expected the dict {{{', '.join(map(repr, keys))}}} returned by "
                         f"rnn_forward for {cell}, got {got}")
     hs, dt = cache['hs'], p['Whh'].dtype
@@ -310,7 +310,8 @@ def check_cache(p:dict,       # the parameters the cache was made with
         v, shape = cache[k], (T + extra, B, width)
         if not isinstance(v, np.ndarray) or v.dtype != dt:
             raise TypeError(f"cache[{k!r}]: expected {dt} of shape {shape}, got {described(v)}")
-        if v.shape != shape: raise shape_error(f"cache[{k!r}]", f"shape {shape}", f"shape {v.shape}")
+        if v.shape != shape:
+            raise shape_error(f"cache[{k!r}]", f"shape {shape}", f"shape {v.shape}")
         check_finite(f"cache[{k!r}]", v)
     xs = check_xs("cache['xs']", cache['xs'], n_in, dt)
     if xs.shape[:2] != (T, B):
