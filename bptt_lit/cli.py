@@ -14,7 +14,8 @@ import sys, io, json, math, time, argparse, pathlib
 import numpy as np
 from matplotlib.figure import Figure
 import bptt_lit
-from .checks import check_int, check_number, check_flag, check_seed, CELLS
+from .checks import check_int, check_number, check_flag, check_seed, check_choice, CELLS
+from .args import Parser, typed
 from .unfold import init_rnn
 from .forward import rnn_forward, rnn_loss
 from .backward import bptt, rnn_backward
@@ -177,39 +178,26 @@ def run_checks(n_configs:int=20, # random configurations per check
     return rows
 
 # %% ../nbs/13_cli.ipynb #18dd9716
-class _Parser(argparse.ArgumentParser):
-    "argparse, but a usage error is one line on stderr, starting with the flag, and exit status 2."
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message.removeprefix('argument ')} (see {self.prog} --help)\n")
-
-def _typed(kind, check, **kw):
-    "An argparse type: the string as `kind` (or as it is), held to one of the package's checks."
-    def parse(s):
-        try: v = kind(s)
-        except ValueError: v = s
-        try: return check('', v, **kw)
-        # argparse names the flag
-        except (ValueError, TypeError) as e:
-            raise argparse.ArgumentTypeError(str(e).split(': ', 1)[-1]) from None
-    return parse
-
-_POSITIVE_INT, _POSITIVE = _typed(int, check_int), _typed(float, check_number)
-_COUNT = _typed(int, check_int, lo=0)
+_POSITIVE_INT, _POSITIVE = typed(int, check_int), typed(float, check_number)   # args.typed (chapter 13a)
+_COUNT = typed(int, check_int, lo=0)
 # lr_decay, as make_config checks it
-_FRACTION = _typed(float, check_number, lo=0, hi=1, closed='left')
+_FRACTION = typed(float, check_number, lo=0, hi=1, closed='left')
+
+def _choice(options): # one of `options`, refused as the other flags are: '--flag: expected ..., got ...'
+    return dict(type=typed(str, check_choice, options=list(options)), metavar='{' + ','.join(options) + '}')
 
 _FLAGS = {  # config key: (flag, argparse keywords)
-    'task': ('--task', dict(choices=TASKS, help='what to learn (default text)')),
-    'cell': ('--cell', dict(choices=list(CELLS), help='recurrent cell (default rnn)')),
+    'task': ('--task', dict(**_choice(TASKS), help='what to learn (default text)')),
+    'cell': ('--cell', dict(**_choice(CELLS), help='recurrent cell (default rnn)')),
     'hidden': ('--hidden', dict(type=_POSITIVE_INT, help='hidden units H')),
     'batch': ('--batch', dict(type=_POSITIVE_INT, help='streams per batch B')),
     'k1': ('--k1', dict(type=_POSITIVE_INT, help='TBPTT: steps between updates (synthetic tasks: '
                                                  'default the whole sequence)')),
     'k2': ('--k2', dict(type=_POSITIVE_INT,
                         help='TBPTT: steps backpropagated, >= k1 (default k1)')),
-    'optimizer': ('--optimizer', dict(choices=list(OPTIMIZERS), help='update rule (default adam)')),
+    'optimizer': ('--optimizer', dict(**_choice(OPTIMIZERS), help='update rule (default adam)')),
     'lr': ('--lr', dict(type=_POSITIVE, help='learning rate')),
-    'clip': ('--clip', dict(choices=[c or 'none' for c in CLIPS], help='gradient clipping '
+    'clip': ('--clip', dict(**_choice([c or 'none' for c in CLIPS]), help='gradient clipping '
                                                                        '(default norm)')),
     'clip_at': ('--clip-at', dict(type=_POSITIVE, help='clipping threshold (default 1.0)')),
     'lr_decay': ('--lr-decay', dict(type=_FRACTION, help='final fraction of the run with a linearly '
@@ -221,7 +209,7 @@ _FLAGS = {  # config key: (flag, argparse keywords)
     'eval_every': ('--eval-every', dict(type=_POSITIVE_INT, help='updates between evaluations')),
     'seed': ('--seed', dict(type=_COUNT, help='seed of initialisation and data (default 0)')),
     'rho': ('--rho', dict(type=_POSITIVE, help='initial spectral radius of Whh')),
-    'dtype': ('--dtype', dict(choices=list(DTYPES), help='floating point type (default float32)')),
+    'dtype': ('--dtype', dict(**_choice(DTYPES), help='floating point type (default float32)')),
     'seq_len': ('--seq-len', dict(type=_POSITIVE_INT, help='adding problem: sequence length T '
                                                            '(default 50)')),
     'n_symbols': ('--symbols', dict(type=_POSITIVE_INT,
@@ -234,7 +222,7 @@ _FLAGS = {  # config key: (flag, argparse keywords)
 
 # %% ../nbs/13_cli.ipynb #c1ac2b09
 def _parser():
-    ap = _Parser(prog='bptt-lit', description='Backpropagation Through Time, derived and verified.')
+    ap = Parser(prog='bptt-lit', description='Backpropagation Through Time, derived and verified.')
     ap.add_argument('--version', action='version', version=f'bptt-lit {bptt_lit.__version__}')
     sub = ap.add_subparsers(dest='command', metavar='COMMAND')
     ck = sub.add_parser('check', help='cross-check every stage against autograd on random '
@@ -464,7 +452,8 @@ def main(argv:list|None=None, # arguments, default sys.argv[1:]
     try:
         if argv[:1] == ['bench']: return _cmd_bench(argv[1:])
         ap = _parser()
-        args = ap.parse_args(argv)
+        try: args = ap.parse_args(argv)
+        except SystemExit as e: return e.code   # a usage error (2) or --help (0), as a status
         if args.command is None: ap.print_help(); return 0
         if args.command == 'check':
             return 0 if all(r[-1] for r in run_checks(args.configs, args.seed)) else 1
