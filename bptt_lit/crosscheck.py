@@ -45,7 +45,9 @@ def _ref_loss(p, h0, xs, targets, loss, mask, per_step=False):
     return Ls if per_step else anp.sum(Ls)
 
 # %% ../nbs/01a_crosscheck.ipynb #cf9738a3
-REFERENCES = {'rnn': _ref_loss}   # cell name -> reference loss (or 'module:name'); one line a cell
+REFERENCES = {'rnn':  _ref_loss,  # cell name -> reference loss (or 'module:name'); one line a cell
+              'lstm': 'bptt_lit.verify:lstm_ref_loss',
+              'gru':  'bptt_lit.verify:gru_ref_loss'}
 
 def reference_loss(cell_name:str, # a key of REFERENCES, e.g. 'rnn'
                   ):              # f(p, h0, xs, targets, loss, mask, per_step=False) -> L or L_t

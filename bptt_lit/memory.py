@@ -51,7 +51,10 @@ def time_calls(fns:dict,          # {name: function of no arguments}
     if not isinstance(budget, dict):
         raise TypeError(f"budget: expected a dict {{name: seconds}} or None, got "
                         f"{type(budget).__name__}")
-    for name, b in budget.items(): check_number(f"budget[{name!r}]", b)
+    for name, b in budget.items():
+        if name not in fns:
+            raise ValueError(f"budget: expected the names of fns {sorted(fns)}, got {name!r}")
+        check_number(f"budget[{name!r}]", b)
     names, out = list(fns), {name: [] for name in fns}
     for i in range(warmup + repeat):
         for name in (names[i % len(names):] + names[:i % len(names)] if rotate else names):

@@ -56,7 +56,7 @@ def draw_tbptt(T:int,            # length of the stream
 
 # %% ../nbs/06_truncate.ipynb #24c0e6cb
 def loss_and_grads(L, grads:dict)->dict: # {"L": L, "grads[key]": ...}
-    "The loss and gradients labelled for `refuse_nonfinite`, as `bptt` labels them."
+    "The loss and gradients labelled for `refuse_nonfinite`, as `bptt` labels them. Unchecked."
     return {'L': L, **{f"grads[{k!r}]": v for k, v in grads.items()}}
 
 def block_core(cell,     # the cell of p
@@ -99,6 +99,7 @@ def check_stream(p:dict,          # parameters of any cell
                  chunk:int=1024,  # steps checked at a time
                 )->tuple:         # (cell, xs, targets, h0, mask): arrays as given, mask may be None
     "The door of a stream: `checked_problem`'s checks, `chunk` steps at a time (no T-sized array)."
+    chunk = check_int('chunk', chunk)
     xs, targets = as_array('xs', xs), as_array('targets', targets)
     mask = None if mask is None else as_array('mask', mask)
     cell, _, h0 = checked_inputs(p, xs[:chunk] if xs.ndim else xs, h0)   # p; xs: kind, T, B; h0

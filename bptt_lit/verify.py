@@ -71,8 +71,6 @@ def gru_ref_loss(p,              # GRU parameters, or a list of T such dicts (th
 
 # %% ../nbs/12a_verify.ipynb #6488d1d2
 # the gated cells' losses, for crosscheck.ref_grads
-crosscheck.REFERENCES.setdefault('lstm', lstm_ref_loss)
-crosscheck.REFERENCES.setdefault('gru', gru_ref_loss)
 # cell name -> (p, xs, targets, h0, loss, mask) -> (L, grads, dstate0)
 REFERENCES = {'rnn': ref_grads,
               'lstm': ref_grads,   # autograd through lstm_ref_loss
