@@ -10,6 +10,7 @@ __all__ = ['pydoc_text', 'check_text', 'text_vocab', 'text_fingerprint', 'check_
 import io, sys, hashlib, pathlib
 import numpy as np
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 from tqdm.auto import tqdm
 from .checks import check_int, check_number, check_seed, check_finite, as_array
 
@@ -300,5 +301,6 @@ def plot_task(xs,         # one sequence of inputs: (T, 2) adding problem or (T,
         ax.step(t, xs, where='mid', color='tab:blue', label='input id', **kwargs)
         ax.plot(last, targets[last], 'o', color='tab:orange', label='target id (recall)')
         ax.set_ylim(-.5, xs.max() + 3)
-    ax.set_xlabel('step t'); ax.legend(fontsize=8, loc='upper left', ncol=3)
+    ax.set_xlabel('step t'); ax.legend(fontsize=9, loc='upper left', ncol=3)
+    ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))  # steps are counted
     return ax

@@ -192,7 +192,7 @@ def _progress(run, elapsed):
     return max(run['step'] / c['steps'], elapsed / c['time_budget'] if c['time_budget'] else 0.0)
 
 def _lr_at(config, progress):
-    "The learning rate at progress pi: constant, then linear to 0 over the last `lr_decay`, (56)."
+    "The learning rate at progress phi: constant, then linear to 0 over the last `lr_decay`, (56)."
     f = config['lr_decay']
     return config['lr'] * (min(1.0, (1 - progress) / f) if f else 1.0)            # (56)
 
@@ -416,7 +416,7 @@ def plot_grad_norm(history:dict, # run['history']
 def sample(p:dict,  # parameters of a character model of any cell (n_in = n_out = len(vocab))
            vocab:str,           # its vocabulary (stored in its checkpoint)
            n:int=300,           # characters to generate
-           temperature:float=1.0, # tau > 0
+           temperature:float=1.0, # T_s > 0 (eq. (58))
            seed:int=0,          # seed of the draws (an integer >= 0)
            prime:str='\n',      # prompt read before generating (characters of vocab)
           )->str:               # the n generated characters
@@ -441,7 +441,7 @@ def sample(p:dict,  # parameters of a character model of any cell (n_in = n_out 
             q = np.exp(log_softmax(z))
             out.append(min(int(np.searchsorted(np.cumsum(q), rng.random() * q.sum(), side='right')),
                            len(q) - 1))
-        # y / tau overflowed: the limit tau -> 0, the most likely
+        # y / T_s overflowed: the limit T_s -> 0, the most likely
         else: out.append(int(np.argmax(y[0])))
         xs = np.array([[out[-1]]])
     return decode(out, vocab)
