@@ -9,8 +9,9 @@ __all__ = ['CELL', 'gru_shapes', 'gru_init', 'gru_zero_state', 'gru_check_state'
 # %% ../nbs/07b_gru.ipynb #4be81940
 import numpy as np
 import matplotlib.pyplot as plt
-from matplotlib.patches import FancyBboxPatch, Circle
+
 from .checks import check_state_array, check_cache
+from .lstm import draw_box, draw_op, draw_wire
 from .backward import Cell
 
 # %% ../nbs/07b_gru.ipynb #0bb8b743
@@ -54,21 +55,6 @@ def gru_check_cache(p:dict, cache, n_in:int, H:int)->tuple: # (cache with checke
     return check_cache(p, cache, n_in, H, (('gates', 0, 3 * H), ('hn', 0, H)), 'a GRU')
 
 # %% ../nbs/07b_gru.ipynb #7b90eeda
-def _box(ax, x, y, text, color, w=.95, h=.62):
-    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle='round,pad=0.04', fc=color,
-                                ec='0.3'))
-    ax.text(x, y, text, ha='center', va='center', fontsize=10)
-
-def _op(ax, x, y, text):
-    ax.add_patch(Circle((x, y), .24, fc='white', ec='0.3', zorder=3))
-    ax.text(x, y, text, ha='center', va='center', fontsize=10, zorder=4)
-
-def _wire(ax, pts, color='0.35', lw=1.3):
-    "A polyline through `pts` with an arrow head on its last segment."
-    if len(pts) > 2: ax.plot(*zip(*pts[:-1]), color=color, lw=lw, solid_capstyle='round')
-    ax.annotate('', xy=pts[-1], xytext=pts[-2],
-                arrowprops=dict(arrowstyle='-|>', color=color, lw=lw, shrinkA=0, shrinkB=9))
-
 def draw_gru_cell(ax=None,  # matplotlib axes, or None for a new figure
                   **kwargs, # passed to `plt.subplots` when `ax` is None
                  ):
@@ -77,24 +63,24 @@ def draw_gru_cell(ax=None,  # matplotlib axes, or None for a new figure
         kwargs = {'figsize': (6, 3.4), 'dpi': 150, **kwargs}
         _, ax = plt.subplots(**kwargs)
     sg, th, red = '#fde0c5', '#e2f0d9', 'tab:red'
-    _wire(ax, [(-.2, 5), (2.5, 5)], red, 2.4); _wire(ax, [(2.5, 5), (8, 5)], red, 2.4)   # (64)
-    _wire(ax, [(8, 5), (10.4, 5)], red, 2.4)
+    draw_wire(ax, [(-.2, 5), (2.5, 5)], red, 2.4); draw_wire(ax, [(2.5, 5), (8, 5)], red, 2.4)   # (64)
+    draw_wire(ax, [(8, 5), (10.4, 5)], red, 2.4)
     ax.text(-.3, 5.35, '$h_{t-1}$', fontsize=10); ax.text(9.9, 5.35, '$h_t$', fontsize=10)
-    _op(ax, 2.5, 5, r'$\times$'); _op(ax, 8, 5, '$+$')
+    draw_op(ax, 2.5, 5, r'$\times$'); draw_op(ax, 8, 5, '$+$')
     ax.plot([.6, .6, 6.5], [5, .8, .8], color='0.35', lw=1.3)              # h_{t-1} to the gates
-    _wire(ax, [(1.4, -.4), (1.4, .8)]); ax.text(1.55, -.45, '$x_t$', fontsize=10)
+    draw_wire(ax, [(1.4, -.4), (1.4, .8)]); ax.text(1.55, -.45, '$x_t$', fontsize=10)
     for x, name in ((2.5, 'z'), (4.5, 'r')):                                   # (62)
-        _wire(ax, [(x, .8), (x, 2.0)]); _box(ax, x, 2.3, r'$\sigma$', sg)
+        draw_wire(ax, [(x, .8), (x, 2.0)]); draw_box(ax, x, 2.3, r'$\sigma$', sg)
         ax.text(x + .55, 2.75, f'${name}_t$', fontsize=9, color='0.25')
-    _wire(ax, [(2.5, 2.62), (2.5, 5)])                                         # z times h_{t-1}
-    _wire(ax, [(2.5, 4.2), (5.5, 4.2)]); _op(ax, 5.5, 4.2, '$1-$')
-    _wire(ax, [(6.5, .8), (6.5, 1.6)]); _wire(ax, [(4.98, 2.3), (6.5, 2.3), (6.5, 1.6)])
-    _op(ax, 6.5, 1.6, r'$\times$'); ax.text(6.8, 1.0, '$r_t(h W^{(n)} + b_{hn})$', fontsize=8)
-    _wire(ax, [(6.5, 1.6), (8, 1.6), (8, 2.5)]); _box(ax, 8, 2.8, r'$\tanh$', th)   # (63)
+    draw_wire(ax, [(2.5, 2.62), (2.5, 5)])                                         # z times h_{t-1}
+    draw_wire(ax, [(2.5, 4.2), (5.5, 4.2)]); draw_op(ax, 5.5, 4.2, '$1-$')
+    draw_wire(ax, [(6.5, .8), (6.5, 1.6)]); draw_wire(ax, [(4.98, 2.3), (6.5, 2.3), (6.5, 1.6)])
+    draw_op(ax, 6.5, 1.6, r'$\times$'); ax.text(6.8, 1.0, '$r_t(h W^{(n)} + b_{hn})$', fontsize=8)
+    draw_wire(ax, [(6.5, 1.6), (8, 1.6), (8, 2.5)]); draw_box(ax, 8, 2.8, r'$\tanh$', th)   # (63)
     ax.text(8.55, 3.25, '$n_t$', fontsize=9, color='0.25')
-    _wire(ax, [(8, 3.12), (8, 4.2)]); _wire(ax, [(5.5, 4.2), (8, 4.2)])
-    _op(ax, 8, 4.2, r'$\times$')
-    _wire(ax, [(8, 4.2), (8, 5)])
+    draw_wire(ax, [(8, 3.12), (8, 4.2)]); draw_wire(ax, [(5.5, 4.2), (8, 4.2)])
+    draw_op(ax, 8, 4.2, r'$\times$')
+    draw_wire(ax, [(8, 4.2), (8, 5)])
     ax.set_xlim(-.8, 10.8); ax.set_ylim(-.8, 6); ax.set_aspect('equal'); ax.axis('off')
     ax.set_title('one GRU step: gates (orange: sigmoid, green: tanh), state path (red)', fontsize=9)
     return ax

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['FORGET_BIAS', 'CELL', 'lstm_shapes', 'lstm_init', 'lstm_zero_state', 'lstm_check_state', 'lstm_check_cache',
-           'draw_lstm_cell', 'lstm_forward', 'lstm_state_at', 'lstm_backward', 'lstm_param_grads']
+           'draw_box', 'draw_op', 'draw_wire', 'draw_lstm_cell', 'lstm_forward', 'lstm_state_at', 'lstm_backward',
+           'lstm_param_grads']
 
 # %% ../nbs/07a_lstm.ipynb #42255a73
 import numpy as np
@@ -59,16 +60,18 @@ def lstm_check_cache(p:dict, cache, n_in:int, H:int)->tuple: # (cache with check
     return check_cache(p, cache, n_in, H, entries, 'an LSTM')
 
 # %% ../nbs/07a_lstm.ipynb #d78eb4c5
-def _box(ax, x, y, text, color, w=.95, h=.62):
+def draw_box(ax, x, y, text, color, w=.95, h=.62):
+    "A rounded box with `text` at (x, y): a gate or a layer in a cell diagram."
     ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle='round,pad=0.04', fc=color,
                                 ec='0.3'))
     ax.text(x, y, text, ha='center', va='center', fontsize=10)
 
-def _op(ax, x, y, text):
+def draw_op(ax, x, y, text):
+    "A circled pointwise operation (×, +) at (x, y)."
     ax.add_patch(Circle((x, y), .24, fc='white', ec='0.3', zorder=3))
     ax.text(x, y, text, ha='center', va='center', fontsize=11, zorder=4)
 
-def _wire(ax, pts, color='0.35', lw=1.3):
+def draw_wire(ax, pts, color='0.35', lw=1.3):
     "A polyline through `pts` with an arrow head on its last segment."
     if len(pts) > 2: ax.plot(*zip(*pts[:-1]), color=color, lw=lw, solid_capstyle='round')
     ax.annotate('', xy=pts[-1], xytext=pts[-2],
@@ -82,22 +85,22 @@ def draw_lstm_cell(ax=None,  # matplotlib axes, or None for a new figure
         kwargs = {'figsize': (6, 3.4), 'dpi': 150, **kwargs}
         _, ax = plt.subplots(**kwargs)
     sg, th, red = '#fde0c5', '#e2f0d9', 'tab:red'
-    _wire(ax, [(-.2, 5), (2.5, 5)], red, 2.4); _wire(ax, [(2.5, 5), (5, 5)], red, 2.4)   # (53)
-    _wire(ax, [(5, 5), (10.4, 5)], red, 2.4)
+    draw_wire(ax, [(-.2, 5), (2.5, 5)], red, 2.4); draw_wire(ax, [(2.5, 5), (5, 5)], red, 2.4)   # (53)
+    draw_wire(ax, [(5, 5), (10.4, 5)], red, 2.4)
     ax.text(-.3, 5.35, '$c_{t-1}$', fontsize=10); ax.text(9.9, 5.35, '$c_t$', fontsize=10)
-    _op(ax, 2.5, 5, r'$\times$'); _op(ax, 5, 5, '$+$')
+    draw_op(ax, 2.5, 5, r'$\times$'); draw_op(ax, 5, 5, '$+$')
     ax.plot([-.2, 7.4], [.8, .8], color='0.35', lw=1.3); ax.text(-.3, .35, '$h_{t-1}$', fontsize=10)
-    _wire(ax, [(1.2, -.4), (1.2, .8)]); ax.text(1.35, -.45, '$x_t$', fontsize=10)
+    draw_wire(ax, [(1.2, -.4), (1.2, .8)]); ax.text(1.35, -.45, '$x_t$', fontsize=10)
     for x, name, act, col in ((2.5, 'f', r'$\sigma$', sg), (4.2, 'i', r'$\sigma$', sg),
                               (5.8, 'g', r'$\tanh$', th), (7.4, 'o', r'$\sigma$', sg)): # (52)
-        _wire(ax, [(x, .8), (x, 2.0)]); _box(ax, x, 2.3, act, col)
+        draw_wire(ax, [(x, .8), (x, 2.0)]); draw_box(ax, x, 2.3, act, col)
         ax.text(x + .55, 2.75, f'${name}_t$', fontsize=9, color='0.25')
-    _wire(ax, [(2.5, 2.62), (2.5, 5)])                                       # f times c_{t-1}
-    _wire(ax, [(4.2, 2.62), (4.2, 3.8), (5, 3.8)]); _wire(ax, [(5.8, 2.62), (5.8, 3.8), (5, 3.8)])
-    _op(ax, 5, 3.8, r'$\times$'); _wire(ax, [(5, 3.8), (5, 5)])               # i times g
-    _wire(ax, [(8.6, 5), (8.6, 4.0)]); _box(ax, 8.6, 3.75, r'$\tanh$', th)                 # (54)
-    _wire(ax, [(8.6, 3.44), (8.6, 2.3)]); _wire(ax, [(7.4, 2.62), (7.4, 2.95), (8.6, 2.3)])
-    _op(ax, 8.6, 2.3, r'$\times$'); _wire(ax, [(8.6, 2.3), (8.6, .8), (10.4, .8)])
+    draw_wire(ax, [(2.5, 2.62), (2.5, 5)])                                       # f times c_{t-1}
+    draw_wire(ax, [(4.2, 2.62), (4.2, 3.8), (5, 3.8)]); draw_wire(ax, [(5.8, 2.62), (5.8, 3.8), (5, 3.8)])
+    draw_op(ax, 5, 3.8, r'$\times$'); draw_wire(ax, [(5, 3.8), (5, 5)])               # i times g
+    draw_wire(ax, [(8.6, 5), (8.6, 4.0)]); draw_box(ax, 8.6, 3.75, r'$\tanh$', th)                 # (54)
+    draw_wire(ax, [(8.6, 3.44), (8.6, 2.3)]); draw_wire(ax, [(7.4, 2.62), (7.4, 2.95), (8.6, 2.3)])
+    draw_op(ax, 8.6, 2.3, r'$\times$'); draw_wire(ax, [(8.6, 2.3), (8.6, .8), (10.4, .8)])
     ax.text(9.9, .35, '$h_t$', fontsize=10)
     ax.set_xlim(-.8, 10.8); ax.set_ylim(-.8, 6); ax.set_aspect('equal'); ax.axis('off')
     ax.set_title('one LSTM step: gates (orange: sigmoid, green: tanh), cell-state path (red)',
