@@ -13,6 +13,7 @@ from .checks import (as_array, check_finite, check_floats, check_cache, check_st
                              checked_problem, refuse_nonfinite, shape_error)
 from .unfold import rnn_init
 from .forward import states, forward_loss
+from .crosscheck import rnn_ref_loss
 
 # %% ../nbs/02_backward.ipynb #f7c79b02
 def readout_grads(p:dict,  # parameters with 'Why' (H, n_out)
@@ -152,6 +153,8 @@ class Cell(NamedTuple):
     state_at: Callable     # state_at(cache, t) -> the state after t steps
     backward: Callable     # backward(p, cache, dhs, dstate=None, scales=None) -> (dpre, dstate0)
     param_grads: Callable  # param_grads(p, cache, dpre, per_step=False) -> {key: gradient}
+    # ref_loss(p, state0, xs, targets, loss, mask, per_step=False) -> L: the autograd oracle
+    ref_loss: Callable | None = None
 
 def rnn_cell_forward(p, xs, h0):
     "The vanilla cell's `forward`: eqs. (5)-(6), the cache {'xs', 'hs'}. Unchecked."
@@ -173,4 +176,5 @@ CELL = Cell(name='rnn', keys=('Wxh', 'Whh', 'bh'),
             state_at=lambda cache, t: cache['hs'][t],
             backward=rnn_cell_backward,
             param_grads=lambda p, cache, das, per_step=False: param_grads(
-                p, cache['xs'], cache['hs'], das, per_step))
+                p, cache['xs'], cache['hs'], das, per_step),
+            ref_loss=rnn_ref_loss)

@@ -191,7 +191,7 @@ def _check_peers(peers, cell='rnn'):
                          "(pip install -e \".[bench]\")")
     if 'autograd' in peers and not reference(cell):
         raise ValueError(f"peers: expected peers that can run the {cell!r} cell, got 'autograd', "
-                         f"which has no reference for it (verify.REFERENCES)")
+                         f"whose Cell has no ref_loss")
     if 'torch' in peers and cell not in _TORCH_CELLS:
         raise ValueError(f"peers: expected peers that can run the {cell!r} cell, got 'torch', "
                          f"which has no module for it")

@@ -4,13 +4,15 @@
 
 # %% auto #0
 __all__ = ['CELL', 'gru_shapes', 'gru_init', 'gru_zero_state', 'gru_check_state', 'gru_check_cache', 'draw_gru_cell',
-           'gru_forward', 'gru_state_at', 'gru_backward', 'gru_param_grads']
+           'gru_forward', 'gru_state_at', 'gru_ref_loss', 'gru_backward', 'gru_param_grads']
 
 # %% ../nbs/07b_gru.ipynb #4be81940
 import numpy as np
 import matplotlib.pyplot as plt
 
+import autograd.numpy as anp
 from .checks import check_state_array, check_cache
+from .crosscheck import ref_step_loss
 from .lstm import draw_box, draw_op, draw_wire
 from .backward import Cell
 
@@ -122,6 +124,27 @@ def gru_state_at(cache:dict, # from `gru_forward`
     "UNCHECKED kernel: the state after `t` steps (where a truncated window or a checkpoint starts)."
     return cache['hs'][t].copy()
 
+# %% ../nbs/07b_gru.ipynb #49a29353
+def gru_ref_loss(p,              # GRU parameters, or a list of T such dicts (the untied net)
+                 h0,             # the start state (B, H)
+                 xs, targets, loss, mask, # checked, as `crosscheck.ref_loss` passes them
+                 per_step=False, # return the terms L_t (T,) instead of their sum
+                ):               # L, or the L_t
+    "The GRU of (61)-(64), the shared readout and loss, autograd style: the oracle. Unchecked."
+    h, Ls = h0, []
+    sigma = lambda v: 1 / (1 + anp.exp(-v))
+    for t in range(xs.shape[0]):
+        q = p if hasattr(p, 'keys') else p[t]           # a list: untied weights, one dict per step
+        H = q['Whh'].shape[0]
+        x_term = q['Wxh'][xs[t]] if xs.dtype.kind in 'iu' else anp.dot(xs[t], q['Wxh'])
+        a, u = x_term + q['bh'], anp.dot(h, q['Whh'])                              # (61)
+        r, z = sigma(a[:, :H] + u[:, :H]), sigma(a[:, H:2 * H] + u[:, H:2 * H])    # (62)
+        n = anp.tanh(a[:, 2 * H:] + r * (u[:, 2 * H:] + q['bhn']))                 # (63)
+        h = (1 - z) * n + z * h                                                    # (64)
+        Ls.append(ref_step_loss(q, h, targets[t], loss, mask[t]))                  # (7)-(10)
+    Ls = anp.stack(Ls)
+    return Ls if per_step else anp.sum(Ls)
+
 # %% ../nbs/07b_gru.ipynb #d3d5ef2d
 def gru_backward(p:dict,       # parameters (Whh used)
                  cache:dict,   # from `gru_forward`
@@ -181,4 +204,4 @@ def gru_param_grads(p:dict,             # parameters
 CELL = Cell(name='gru', keys=('Wxh', 'Whh', 'bh', 'bhn'), shapes=gru_shapes, init=gru_init,
             zero_state=gru_zero_state, check_state=gru_check_state, check_cache=gru_check_cache,
             forward=gru_forward, state_at=gru_state_at, backward=gru_backward,
-            param_grads=gru_param_grads)
+            param_grads=gru_param_grads, ref_loss=gru_ref_loss)

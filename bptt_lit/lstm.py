@@ -4,14 +4,16 @@
 
 # %% auto #0
 __all__ = ['FORGET_BIAS', 'CELL', 'lstm_shapes', 'lstm_init', 'lstm_zero_state', 'lstm_check_state', 'lstm_check_cache',
-           'draw_box', 'draw_op', 'draw_wire', 'draw_lstm_cell', 'lstm_forward', 'lstm_state_at', 'lstm_backward',
-           'lstm_param_grads']
+           'draw_box', 'draw_op', 'draw_wire', 'draw_lstm_cell', 'lstm_forward', 'lstm_state_at', 'lstm_ref_loss',
+           'lstm_backward', 'lstm_param_grads']
 
 # %% ../nbs/07a_lstm.ipynb #42255a73
 import numpy as np
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyBboxPatch, Circle
+import autograd.numpy as anp
 from .checks import check_state_array, check_cache
+from .crosscheck import ref_step_loss
 from .backward import Cell
 
 # %% ../nbs/07a_lstm.ipynb #37059ab1
@@ -149,6 +151,27 @@ def lstm_state_at(cache:dict, # from `lstm_forward`
     "UNCHECKED kernel: the state after `t` steps (where a truncated window or a checkpoint starts)."
     return cache['hs'][t].copy(), cache['cs'][t].copy()
 
+# %% ../nbs/07a_lstm.ipynb #0bd9a4aa
+def lstm_ref_loss(p,              # LSTM parameters, or a list of T such dicts (the untied net)
+                  state0,         # the start state (h0, c0), each (B, H)
+                  xs, targets, loss, mask, # checked, as `crosscheck.ref_loss` passes them
+                  per_step=False, # return the terms L_t (T,) instead of their sum
+                 ):               # L, or the L_t
+    "The LSTM of (51)-(54), the shared readout and loss, autograd style: the oracle. Unchecked."
+    (h, c), Ls = state0, []
+    for t in range(xs.shape[0]):
+        q = p if hasattr(p, 'keys') else p[t]           # a list: untied weights, one dict per step
+        H = q['Whh'].shape[0]
+        x_term = q['Wxh'][xs[t]] if xs.dtype.kind in 'iu' else anp.dot(xs[t], q['Wxh'])
+        a = x_term + anp.dot(h, q['Whh']) + q['bh']                              # (51)
+        i, f, o = (1 / (1 + anp.exp(-a[:, k * H:(k + 1) * H])) for k in (0, 1, 3))   # (52)
+        g = anp.tanh(a[:, 2 * H:3 * H])
+        c = f * c + i * g                                                        # (53)
+        h = o * anp.tanh(c)                                                      # (54)
+        Ls.append(ref_step_loss(q, h, targets[t], loss, mask[t]))                # (7)-(10)
+    Ls = anp.stack(Ls)
+    return Ls if per_step else anp.sum(Ls)
+
 # %% ../nbs/07a_lstm.ipynb #e5aa1999
 def lstm_backward(p:dict,       # parameters (Whh used)
                   cache:dict,   # from `lstm_forward`
@@ -212,4 +235,4 @@ def lstm_param_grads(p:dict,             # parameters
 CELL = Cell(name='lstm', keys=('Wxh', 'Whh', 'bh'), shapes=lstm_shapes, init=lstm_init,
             zero_state=lstm_zero_state, check_state=lstm_check_state, check_cache=lstm_check_cache,
             forward=lstm_forward, state_at=lstm_state_at, backward=lstm_backward,
-            param_grads=lstm_param_grads)
+            param_grads=lstm_param_grads, ref_loss=lstm_ref_loss)
