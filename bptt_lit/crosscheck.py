@@ -14,7 +14,8 @@ from autograd import value_and_grad
 from IPython import get_ipython
 from IPython.display import Markdown, display
 from .checks import (as_array, shape_error, check_finite, check_number, check_flag,
-                             check_choice, check_callable, checked_inputs, check_targets, CELLS)
+                             check_choice, check_callable, checked_inputs, check_targets, CELLS,
+                             check_array_dict, check_keys)
 
 # %% ../nbs/01a_crosscheck.ipynb #d2a68f64
 def ref_step_loss(q:dict,    # parameters (the readout's Why and by are used)
@@ -119,8 +120,7 @@ def _grad_pair(na, ga, nb, gb):
             raise TypeError(f"{name}: expected a dict of arrays, got {type(g).__name__}")
         if not g:
             raise ValueError(f"{name}: expected a non-empty dict of arrays, got an empty dict")
-    if set(ga) != set(gb): raise ValueError(
-        f"{nb}: expected the keys of {na} {sorted(ga, key=str)}, got {sorted(gb, key=str)}")
+    check_keys(nb, gb, ga)
     ga, gb = ({k: _numbers(f"{name}[{k!r}]", v) for k, v in g.items()}
               for name, g in ((na, ga), (nb, gb)))
     for k in ga:
@@ -188,14 +188,6 @@ def num_grads(f,               # scalar function of a parameter dict
               eps:float=1e-5,  # step, > 0
              )->dict:          # gradients with the keys of p
     "Central finite-difference gradient of `f(p)` for every array in `p`."
-    check_callable('f', f)
-    if not isinstance(p, dict):
-        raise TypeError(f"p: expected a dict of float arrays, got {type(p).__name__}")
-    eps = check_number('eps', eps)
-    q = {k: as_array(f"p[{k!r}]", v) for k, v in p.items()}
-    for k, v in q.items():
-        if v.dtype.kind != 'f':
-            raise TypeError(f"p[{k!r}]: expected a float array, got dtype {v.dtype}")
-        check_finite(f"p[{k!r}]", v)
-    q = {k: v.astype(np.float64) for k, v in q.items()}               # copies: p is never touched
+    check_callable('f', f); check_array_dict('p', p); eps = check_number('eps', eps)
+    q = {k: v.astype(np.float64) for k, v in p.items()}               # copies: p is never touched
     return {k: num_grad(lambda _: f(q), q[k], eps) for k in q}
