@@ -575,7 +575,8 @@ def memory_vs_T(Ts=(100, 200, 400, 800, 1600), # sequence lengths
     B, n_in, H, k = (check_int(name, v) for name,
                      v in (('B', B), ('n_in', n_in), ('H', H), ('k', k)))
     dtype = _check_dtype('dtype', dtype)
-    out = {'T': list(Ts), 'full BPTT': [], f'truncated, k = {k}': [], 'checkpointed, s = ⌈√T⌉': []}
+    out = {'T': list(Ts), 'full BPTT': [], f'truncated, k = {k}': [],
+           'checkpointed, s = ⌈√T⌉': []}
     for T in Ts:
         p, xs, cs = bench_problem(B, T, n_in, H, dtype)
         out['full BPTT'].append(peak_memory(bptt, p, xs, cs)[1])

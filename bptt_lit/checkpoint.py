@@ -63,7 +63,8 @@ def check_run(run:dict,        # a run state, from `init_run`, `train` or `load_
     check_has(name, run, RUN_KEYS, f"a run state with keys {list(RUN_KEYS)}")
     c = check_config(run['config'], f"{name}['config']")
     if not isinstance(run['p'], dict):
-        raise TypeError(f"{name}['p']: expected a dict of parameters, got {type(run['p']).__name__}")
+        raise TypeError(f"{name}['p']: expected a dict of parameters, got "
+                        f"{type(run['p']).__name__}")
     bad = _state_mismatch(c, run['vocab'], run['p'], run['opt_state'], run['h'])
     if bad: raise ValueError(f"{name}{''.join(f'[{k!r}]' for k in bad[0])}: expected {bad[1]} "
                              f"(from {name}['config']), got {bad[2]}")

@@ -14,7 +14,8 @@ import sys, io, json, math, time, argparse, pathlib
 import numpy as np
 from matplotlib.figure import Figure
 import bptt_lit
-from .checks import check_int, check_number, check_flag, check_seed, check_choice, CELLS
+from .checks import (check_int, check_number, check_flag, check_seed, check_choice, one_line,
+                             CELLS)
 from .args import Parser, typed
 from .update import OPTIMIZERS
 from . import verify
@@ -238,7 +239,8 @@ def _cmd_train(args):
     resuming = f" (resuming at update {run['step']})" if args.resume else ''
     print(_describe(run['config'], data, out) + resuming, flush=True)
     try: run = train(run, data, ckpt=out / 'checkpoint.npz', progress=not args.no_progress)
-    except FloatingPointError as e: print(f"bptt-lit train: {e}", file=sys.stderr); return 1
+    except FloatingPointError as e:                 # the message, its cause and notes, unchanged
+        print(f"bptt-lit train: {one_line(e)}", file=sys.stderr); return 1
     text = sample(run['p'], run['vocab'], 300, temperature=0.8,
                   seed=run['config']['seed']) if run['config']['task'] == 'text' else None
     _write_run(run, out, text)

@@ -12,8 +12,10 @@ import numpy as np
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 from tqdm.auto import tqdm
-from .checks import (check_int, check_number, check_flag, check_seed, check_callable, check_has,
-                             cell_of, get_cell, checked_problem, refuse_nonfinite, NonFiniteError)
+from .checks import (check_int, check_number, check_flag, check_seed, check_callable,
+                             check_has,
+                             cell_of, get_cell, checked_problem, refuse_nonfinite, NonFiniteError,
+                             add_note)
 from .unfold import init_rnn
 from .forward import rnn_forward, rnn_loss, log_softmax
 from .backward import bptt_core
@@ -203,7 +205,7 @@ def _guarded(step, f, *args):
     "Run a stage; its refusal of a non-finite value (a `NonFiniteError`) stops the run at `step`."
     try:
         with np.errstate(over='ignore', invalid='ignore'): return f(*args)
-    except NonFiniteError as e: raise FloatingPointError(f"step {step}: {e}") from None
+    except NonFiniteError as e: raise FloatingPointError(f"step {step}") from e   # e, as it is
 
 # %% ../nbs/10_train.ipynb #45a4229a
 def _next_stream(run, rng_state):
@@ -303,7 +305,8 @@ def _kept(ckpt, saved):
     "What a stopped run leaves behind."
     if not ckpt: return "no checkpoint path was given"
     if not ckpt.exists(): return "no checkpoint was written"
-    return f"the last good checkpoint {ckpt} is kept" + ("" if saved is None else f" (step {saved})")
+    return (f"the last good checkpoint {ckpt} is kept"
+            + ("" if saved is None else f" (step {saved})"))
 
 def train(run:dict,            # from `init_run` or `load_checkpoint`
           data:dict|None=None, # from `load_task(run['config'])`; loaded if None
@@ -343,8 +346,7 @@ def train(run:dict,            # from `init_run` or `load_checkpoint`
         run['elapsed'] = el0 + time.perf_counter() - t0
         if not run['history']['eval'] or run['history']['eval'][-1]['step'] != run['step']:
             _evaluate_into(run, data)                                    # the final one
-    except FloatingPointError as e:
-        raise FloatingPointError(f"{e}; training stopped, {_kept(ckpt, saved)}") from None
+    except FloatingPointError as e: raise add_note(e, f"training stopped, {_kept(ckpt, saved)}")
     finally: bar.close()
     if ckpt: save_checkpoint({k: v for k, v in run.items() if k != 'interrupted'}, ckpt)
     return run

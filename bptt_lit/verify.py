@@ -152,7 +152,8 @@ def check_by_loss_term(c):
     bt, g, T = grads_by_loss_term(*c), bptt(*c)[1], len(xs)
     shape = np.shape(xs)[:2]
     errs = [max_rel_error({k: bt[k][t] for k in p},
-                          ref_grads(p, xs, tg, h0, loss, _only(mask, shape, t))[1]) for t in range(T)]
+                          ref_grads(p, xs, tg, h0, loss, _only(mask, shape, t))[1])
+            for t in range(T)]
     return max(*errs, max_rel_error({k: v.sum(0) for k, v in bt.items()}, g))
 
 # %% ../nbs/12a_verify.ipynb #f32bd4d3
