@@ -14,7 +14,7 @@ import autograd.numpy as anp
 from .checks import check_state_array, check_cache
 from .crosscheck import ref_step_loss
 from .lstm import draw_box, draw_op, draw_wire, block_steps
-from .backward import Cell
+from .backward import Cell, token_grad
 
 # %% ../nbs/07b_gru.ipynb #0bb8b743
 def gru_shapes(n_in:int, H:int)->dict:
@@ -212,7 +212,7 @@ def gru_param_grads(p:dict,             # parameters
         g = {'Whh': np.concatenate([Hs.T @ D[:, :2 * H], Hs.T @ rda_n], 1),     # blocks r, z; n
              'bh': D.sum(0), 'bhn': rda_n.sum(0)}
         if xs.dtype.kind in 'iu':
-            g['Wxh'] = np.zeros_like(p['Wxh']); np.add.at(g['Wxh'], xs.ravel(), D)   # one-hot rows
+            g['Wxh'] = token_grad(xs, D, p['Wxh'].shape[0])      # one-hot rows (chapter 02)
         else: g['Wxh'] = xs.reshape(T * B, -1).T @ D
     return {k: g[k] for k in ('Wxh', 'Whh', 'bh', 'bhn')}
 

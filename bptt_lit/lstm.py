@@ -14,7 +14,7 @@ from matplotlib.patches import FancyBboxPatch, Circle
 import autograd.numpy as anp
 from .checks import check_state_array, check_cache
 from .crosscheck import ref_step_loss
-from .backward import Cell
+from .backward import Cell, token_grad
 
 # %% ../nbs/07a_lstm.ipynb #37059ab1
 FORGET_BIAS = 1.0   # initial forget-gate bias: sigma(1) = 0.73 (Gers 2000; Jozefowicz 2015)
@@ -248,7 +248,7 @@ def lstm_param_grads(p:dict,             # parameters
         D = da.reshape(T * B, G)
         g = {'Whh': hs[:-1].reshape(T * B, -1).T @ D, 'bh': D.sum(0)}
         if xs.dtype.kind in 'iu':
-            g['Wxh'] = np.zeros_like(p['Wxh']); np.add.at(g['Wxh'], xs.ravel(), D)   # one-hot rows
+            g['Wxh'] = token_grad(xs, D, p['Wxh'].shape[0])      # one-hot rows (chapter 02)
         else: g['Wxh'] = xs.reshape(T * B, -1).T @ D
     return {k: g[k] for k in ('Wxh', 'Whh', 'bh')}
 
