@@ -6,7 +6,9 @@ root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else '.') / 'bptt_lit'
 mods = sorted(p for p in root.glob('*.py') if p.name not in ('_modidx.py', '__init__.py'))
 code_lines = check_lines = long100 = long120 = total = 0
 widest = 0; priv = []; graph = collections.defaultdict(set); raises = calls = 0
-VALIDATOR = re.compile(r'^(check_|checked_|_check)|_error$|^refuse_nonfinite$|^as_array$')
+# validators: check_*/checked_*/_check*, the shared error builders, refuse_nonfinite, as_array
+# (not `rel_error` or `squared_error`: those are the mathematics)
+VALIDATOR = re.compile(r'^(check_|checked_|_check)|^_?shapes?_error$|^refuse_nonfinite$|^as_array$')
 for p in mods:
     src = p.read_text(); tree = ast.parse(src); lines = src.split('\n')
     is_code = set()

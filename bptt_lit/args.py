@@ -16,18 +16,26 @@ class Parser(argparse.ArgumentParser):
         self.exit(2,
             f"{self.prog}: error: {message.removeprefix('argument ')} (see {self.prog} --help)\n")
 
-# converts the string, e.g. int or float; a ValueError leaves the string as it is
-def typed(kind,
+    def add_argument(self, *flags, **kw):
+        "`add_argument`, telling a `typed` type which flag it reads (its messages name it)."
+        if getattr(kw.get('type'), 'for_flag', None): kw['type'] = kw['type'].for_flag(flags[-1])
+        return super().add_argument(*flags, **kw)
+
+def typed(kind,     # converts the string, e.g. int or float; a ValueError leaves it as it is
           check,    # one of the package's checks, check(name, value, **kwargs) -> the checked value
           **kwargs, # passed on to `check`
-         ):         # an argparse `type`
-    "An argparse type: the string as `kind` (or as it is), held to `check(name, value, **kwargs)`."
+         ):         # an argparse `type` for `Parser`, which gives it the flag: check(flag, ...)
+    "An argparse type: the string as `kind` (or as it is), held to `check(flag, value, **kwargs)`."
     kind, check = check_callable('kind', kind), check_callable('check', check)
-    def parse(s):
-        try: v = kind(s)
-        except ValueError: v = s
-        try: return check('', v, **kwargs)
-        except (ValueError, TypeError) as e:
-            # argparse names the flag
-            raise argparse.ArgumentTypeError(str(e).split(': ', 1)[-1]) from None
-    return parse
+    def for_flag(flag):
+        def parse(s):
+            try: v = kind(s)
+            except ValueError: v = s
+            try: return check(flag, v, **kwargs)
+            except (ValueError, TypeError) as e:   # the check's message, as it is, is the error
+                raise argparse.ArgumentError(None, str(e)) from None
+        return parse
+    def unbound(s): raise TypeError(f"typed: expected a bptt_lit.args.Parser to name the flag, "
+                                    f"got a parser that called it with {s!r}")
+    unbound.for_flag = for_flag
+    return unbound

@@ -12,8 +12,8 @@ import os, sys, json, math, time, glob, ctypes, platform, importlib.util, import
 import numpy as np
 import matplotlib.pyplot as plt
 import bptt_lit
-from .checks import (check_int, check_number, check_flag, check_seed, check_choice, cell_of,
-                             checked_problem, CELLS)
+from .checks import (check_int, is_int, check_number, check_flag, check_seed, check_choice,
+                             check_has, cell_of, checked_problem, CELLS)
 from .unfold import init_rnn
 from .forward import readout, softmax_xent
 from .backward import bptt, readout_grads
@@ -176,24 +176,24 @@ def available_peers()->list:
     "The peers that can run here: torch only when installed."
     return [k for k in _PEERS if k != 'torch' or has_torch()]
 
-def _check_peers(peers, cell='rnn'):
+def _check_peers(peers, cell='rnn', name='peers'):
     "None (every peer available for the cell) or a list of peer names; names, 'ours' left out."
     if peers is None:
         return [k for k in available_peers() if k != 'ours'
                 and (k != 'autograd' or reference(cell)) and (k != 'torch' or cell in _TORCH_CELLS)]
     names = [k for k in _PEERS if k != 'ours']
     if isinstance(peers, str) or not isinstance(peers, (list, tuple)):
-        raise TypeError(f"peers: expected a list of names from {names}, got {peers!r}")
+        raise TypeError(f"{name}: expected a list of names from {names}, got {peers!r}")
     bad = [k for k in peers if not isinstance(k, str) or k not in _PEERS]
-    if bad: raise ValueError(f"peers: expected names from {names}, got {bad}")
+    if bad: raise ValueError(f"{name}: expected names from {names}, got {bad}")
     if 'torch' in peers and not has_torch():
-        raise ValueError("peers: expected installed peers, got 'torch', which is not installed "
+        raise ValueError(f"{name}: expected installed peers, got 'torch', which is not installed "
                          "(pip install -e \".[bench]\")")
     if 'autograd' in peers and not reference(cell):
-        raise ValueError(f"peers: expected peers that can run the {cell!r} cell, got 'autograd', "
-                         f"which has no reference for it (verify.REFERENCES)")
+        raise ValueError(f"{name}: expected peers that can run the {cell!r} cell, got 'autograd', "
+                         f"whose Cell has no ref_loss")
     if 'torch' in peers and cell not in _TORCH_CELLS:
-        raise ValueError(f"peers: expected peers that can run the {cell!r} cell, got 'torch', "
+        raise ValueError(f"{name}: expected peers that can run the {cell!r} cell, got 'torch', "
                          f"which has no module for it")
     return [k for k in dict.fromkeys(peers) if k != 'ours']
 
@@ -220,12 +220,9 @@ def _time_interleaved(runs:dict,          # {name: callable}
 TOLERANCE = {'float64': (1e-9, 1e-6), 'float32': (1e-3, 1e-3)}   # (tol, floor) of max_rel_error
 
 def _check_budget(budget):
-    try:
-        if isinstance(budget, float) and budget == math.inf: return math.inf
-        return check_number('budget', budget)
-    except ValueError:
-        raise ValueError(f"budget: expected seconds > 0 (math.inf for none), got "
-                         f"{budget!r}") from None
+    "Seconds > 0, or math.inf for no budget (`check_number` with inf allowed)."
+    if isinstance(budget, float) and budget == math.inf: return math.inf
+    return check_number('budget', budget, what='seconds > 0 (math.inf for none)')
 
 def bench_point(B:int, T:int, n_in:int, H:int, # the problem, n_out = n_in
                 dtype='float64',              # 'float32' or 'float64'
@@ -283,20 +280,17 @@ def _check_grid(grid):
     if not grid:
         raise ValueError("grid: expected at least one point (B, T, n_in, H), got an empty list")
     for i, g in enumerate(grid):
-        ok = isinstance(g, (list, tuple)) and len(g) == 4
-        try: ok = ok and all(check_int('', v) for v in g)
-        except ValueError: ok = False
-        if not ok:
+        if not (isinstance(g, (list, tuple)) and len(g) == 4 and all(map(is_int, g))):
             raise ValueError(f"grid[{i}]: expected a point (B, T, n_in, H) of four positive "
                              f"integers, got {g!r}")
     return [tuple(int(v) for v in g) for g in grid]
 
-def _check_dtypes(dtypes):
+def _check_dtypes(dtypes, name='dtypes', item=None):  # item: how each is named, default name[i]
     if isinstance(dtypes, str) or not isinstance(dtypes, (list, tuple)) or not dtypes:
-        raise TypeError(f"dtypes: expected a non-empty list of dtypes from float32, float64, got "
+        raise TypeError(f"{name}: expected a non-empty list of dtypes from float32, float64, got "
                         f"{dtypes!r}")
-    # each dtype once
-    return list(dict.fromkeys(_check_dtype(f'dtypes[{i}]', d) for i, d in enumerate(dtypes)))
+    return list(dict.fromkeys(_check_dtype(item or f'{name}[{i}]', d)   # each dtype once
+                              for i, d in enumerate(dtypes)))
 
 def run_bench(grid=GRID,                      # (B, T, n_in, H) points
               dtypes=('float32', 'float64'),
@@ -371,14 +365,11 @@ def _check_result(res):
     "A result of `run_bench`: the keys it writes, and at least one point."
     if not isinstance(res, dict):
         raise TypeError(f"res: expected the dict returned by run_bench, got {type(res).__name__}")
-    missing = [k for k in ('machine', 'peak_gflops', 'points') if k not in res]
-    if missing:
-        raise ValueError(f"res: expected the keys 'machine', 'peak_gflops', 'points' of a "
-                         f"run_bench result, got no {missing}")
+    check_has('res', res, ('machine', 'peak_gflops', 'points'),
+              "the keys 'machine', 'peak_gflops', 'points' of a run_bench result")
     pts = res['points']
-    if not isinstance(pts,
-        list) or not pts or not all(isinstance(r, dict) and set(_POINT_KEYS) <= set(r)
-                                    for r in pts):
+    if not (isinstance(pts, list) and pts
+            and all(isinstance(r, dict) and set(_POINT_KEYS) <= set(r) for r in pts)):
         raise ValueError(f"res: expected res['points'] to be a non-empty list of bench_point "
                          f"records, got {str(pts)[:60]}")
     return res
@@ -515,9 +506,10 @@ def plot_profile(profiles:dict, # {label: {stage: seconds}}, e.g. from `profile_
     return ax
 
 # %% ../nbs/11_performance.ipynb #b6b8a6db
-def _json_path(s):
+def _json_path(name, s):
     if s != '-' and (os.path.isdir(s) or not os.path.isdir(os.path.dirname(os.path.abspath(s)))):
-        raise ValueError(f"json: expected a file in an existing folder, or - for stdout, got {s!r}")
+        raise ValueError(f"{name}: expected a file in an existing folder, or - for stdout, "
+                         f"got {s!r}")
     return s
 
 def _bench_parser():
@@ -530,18 +522,19 @@ def _bench_parser():
                     help='two small grid points, 3 rounds, short pauses: a smoke test in seconds')
     ap.add_argument('--reps', type=typed(int, check_int), default=None,
                     help='timed rounds per grid point (default 7, 3 with --quick)')
-    ap.add_argument('--dtypes', type=typed(lambda s: s.split(','), lambda _, v: _check_dtypes(v)),
+    ap.add_argument('--dtypes',
+                    type=typed(lambda s: s.split(','), lambda n, v: _check_dtypes(v, n, n)),
                     default=['float32', 'float64'],
                     help='comma-separated, from float32,float64 (default both)')
     ap.add_argument('--peers',
-        type=typed(lambda s: [k for k in s.split(',') if k], lambda _, v: _check_peers(v)),
+        type=typed(lambda s: [k for k in s.split(',') if k], lambda n, v: _check_peers(v, name=n)),
                     default=None,
                     help='comma-separated, from autograd,torch (default: every one installed)')
     ap.add_argument('--cell', type=typed(str, check_choice, options=list(CELLS)), default='rnn',
                     metavar='{' + ','.join(CELLS) + '}',
                     help='the recurrent cell to time (default rnn; lstm and gru against nn.LSTM '
                     'and nn.GRU)')
-    ap.add_argument('--json', metavar='PATH', type=typed(str, lambda _, s: _json_path(s)),
+    ap.add_argument('--json', metavar='PATH', type=typed(str, _json_path),
                     help='also write every figure as JSON to PATH (- for stdout)')
     return ap
 
@@ -583,7 +576,8 @@ def memory_vs_T(Ts=(100, 200, 400, 800, 1600), # sequence lengths
     B, n_in, H, k = (check_int(name, v) for name,
                      v in (('B', B), ('n_in', n_in), ('H', H), ('k', k)))
     dtype = _check_dtype('dtype', dtype)
-    out = {'T': list(Ts), 'full BPTT': [], f'truncated, k = {k}': [], 'checkpointed, s = ⌈√T⌉': []}
+    out = {'T': list(Ts), 'full BPTT': [], f'truncated, k = {k}': [],
+           'checkpointed, s = ⌈√T⌉': []}
     for T in Ts:
         p, xs, cs = bench_problem(B, T, n_in, H, dtype)
         out['full BPTT'].append(peak_memory(bptt, p, xs, cs)[1])

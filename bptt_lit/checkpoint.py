@@ -9,7 +9,7 @@ __all__ = ['RUN_KEYS', 'FORMAT', 'check_run', 'atomic_write', 'check_path', 'sav
 # %% ../nbs/10b_checkpoint.ipynb #c9fc0940
 import os, json, pathlib, tempfile, contextlib
 import numpy as np
-from .checks import check_finite, check_keys, get_cell, check_callable
+from .checks import check_finite, check_keys, check_has, get_cell, check_callable
 from .update import make_optimizer
 from .config import check_config
 
@@ -60,13 +60,11 @@ def check_run(run:dict,        # a run state, from `init_run`, `train` or `load_
     if not isinstance(run, dict):
         raise TypeError(f"{name}: expected a run state dict (from init_run or load_checkpoint), "
                         f"got {type(run).__name__}")
-    missing = [k for k in RUN_KEYS if k not in run]
-    if missing:
-        raise ValueError(f"{name}: expected a run state with keys {list(RUN_KEYS)}, got missing "
-                         f"{missing}")
+    check_has(name, run, RUN_KEYS, f"a run state with keys {list(RUN_KEYS)}")
     c = check_config(run['config'], f"{name}['config']")
     if not isinstance(run['p'], dict):
-        raise TypeError(f"{name}['p']: expected a dict of parameters, got {type(run['p']).__name__}")
+        raise TypeError(f"{name}['p']: expected a dict of parameters, got "
+                        f"{type(run['p']).__name__}")
     bad = _state_mismatch(c, run['vocab'], run['p'], run['opt_state'], run['h'])
     if bad: raise ValueError(f"{name}{''.join(f'[{k!r}]' for k in bad[0])}: expected {bad[1]} "
                              f"(from {name}['config']), got {bad[2]}")
@@ -131,21 +129,20 @@ def save_checkpoint(run:dict, # the state of a run
 class CheckpointError(ValueError):
     "A checkpoint file that is missing, unreadable, or inconsistent with itself."
 
-def _read_npz(path):
+def _read_npz(path, name):
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path: expected a path (str or os.PathLike), got {type(path).__name__}")
+        raise TypeError(f"{name}: expected a path (str or os.PathLike), got {type(path).__name__}")
     if not pathlib.Path(path).is_file():
         what = 'the folder' if pathlib.Path(path).is_dir() else 'no file at'
-        raise CheckpointError(f"path: expected a checkpoint file, got {what} {path}")
+        raise CheckpointError(f"{name}: expected a checkpoint file, got {what} {path}")
     try:
         with np.load(path, allow_pickle=False) as z: return {k: z[k] for k in z.files}
     except Exception as e:  # BadZipFile, EOFError, OSError, ValueError, zlib.error, ...
-        raise CheckpointError(f"path: expected a readable checkpoint, got {path}, truncated or "
-                              "corrupted "
-                              f"({type(e).__name__}: {e})") from None
+        raise CheckpointError(f"{name}: expected a readable checkpoint, got {path}, truncated or "
+                              f"corrupted ({type(e).__name__}: {e})") from None
 
-def _expect(cond, path, what, got):
-    if not cond: raise CheckpointError(f"path: expected {what} in {path}, got {got}")
+def _expect(cond, path, what, got, name):
+    if not cond: raise CheckpointError(f"{name}: expected {what} in {path}, got {got}")
 
 def _unflatten(arrays):
     out = {}
@@ -158,35 +155,38 @@ def _unflatten(arrays):
 # %% ../nbs/10b_checkpoint.ipynb #acec81d7
 _DEFAULTS = {'source': None}  # fields added since format 1: absent means the default text
 
-def _meta(a, path):
+def _meta(a, path, name):
     "The JSON document of a checkpoint's arrays, with the fields it predates filled in."
     _expect('meta' in a and a['meta'].dtype == np.uint8, path,
             "a bptt-lit checkpoint's 'meta' entry",
-            f"entries {sorted(a)[:8]}")
+            f"entries {sorted(a)[:8]}", name)
     try: meta = json.loads(a['meta'].tobytes())
     except ValueError as e:
-        raise CheckpointError(f"path: expected JSON in the 'meta' entry of {path}, got {e}") from None
+        raise CheckpointError(f"{name}: expected JSON in the 'meta' entry of {path}, "
+                              f"got {e}") from None
     if isinstance(meta, dict): meta = {**_DEFAULTS, **meta}
     _expect(isinstance(meta, dict) and meta.get('format') == FORMAT and set(_META) <= set(meta),
             path,
             f"metadata of format {FORMAT!r} with keys {list(_META)}",
-            sorted(meta) if isinstance(meta, dict) else type(meta).__name__)
+            sorted(meta) if isinstance(meta, dict) else type(meta).__name__, name)
     return meta
 
-def load_checkpoint(path, # a file written by `save_checkpoint`
-                   )->dict: # the state of the run, ready for `train`
+def load_checkpoint(path,            # a file written by `save_checkpoint`
+                    name:str='path', # how messages name `path` (the CLI: its flag)
+                   )->dict:          # the state of the run, ready for `train`
     "Read a checkpoint back, checking every key and shape against its configuration and cell."
-    a = _read_npz(path); meta = _meta(a, path)
+    a = _read_npz(path, name); meta = _meta(a, path, name)
     config = meta['config']
     # written before cells were an option
     if isinstance(config, dict): config = {'cell': 'rnn', **config}
     try: c = check_config(config)
     except (ValueError, TypeError) as e:
-        raise CheckpointError(f"path: expected a valid configuration in {path}, got {e}") from None
+        raise CheckpointError(f"{name}: expected a valid configuration in {path}, "
+                              f"got {e}") from None
     keys = (*get_cell(c['cell']).keys, 'Why', 'by')
     p = {k: a.get(f'p/{k}') for k in keys}
     opt = _unflatten({k: v for k, v in a.items() if k.startswith('opt/')})
     h = a.get('h') if 'h' in a else tuple(a[k] for k in sorted(k for k in a if k.startswith('h/')))
     bad = _state_mismatch(c, meta['vocab'], p, opt, h)  # the rule save_checkpoint applies
-    _expect(bad is None, path, bad and f"{'/'.join(bad[0])} of {bad[1]}", bad and bad[2])
+    _expect(bad is None, path, bad and f"{'/'.join(bad[0])} of {bad[1]}", bad and bad[2], name)
     return dict({k: meta[k] for k in _META}, config=c, p=p, opt_state=opt, h=h)

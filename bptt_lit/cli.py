@@ -14,12 +14,13 @@ import sys, io, json, math, time, argparse, pathlib
 import numpy as np
 from matplotlib.figure import Figure
 import bptt_lit
-from .checks import check_int, check_number, check_flag, check_seed, check_choice, CELLS
+from .checks import (check_int, check_number, check_flag, check_seed, check_choice, one_line,
+                             CELLS)
 from .args import Parser, typed
 from .update import OPTIMIZERS
 from . import verify
-from .data import read_text
-from .config import make_config, default_config, min_text_chars, TASKS, CLIPS, DTYPES
+from .data import read_text, check_text
+from .config import config_of, make_config, default_config, min_text_chars, TASKS, CLIPS, DTYPES
 from .checkpoint import load_checkpoint, atomic_write, check_path
 from .train import (load_task, check_data, init_run, train, sample, plot_history,
                              plot_grad_norm)
@@ -101,19 +102,15 @@ def _parser():
     sm.add_argument('--temperature', type=_POSITIVE, default=0.8, help='sampling temperature '
                                                                        '(default 0.8)')
     sm.add_argument('--seed', type=_COUNT, default=0, help='seed of the draws (default 0)')
-    sm.add_argument('--prime', default='\n', help='text to read before generating (default a '
-                                                  'newline)')
+    sm.add_argument('--prime', type=typed(str, check_text, nonempty=True), default='\n',
+                    help='text to read before generating (default a newline)')
     # main hands its arguments to bench
     sub.add_parser('bench', add_help=False, help='time BPTT against autograd and PyTorch (see '
                                                  'bptt-lit bench --help)')
     return ap
 
 # %% ../nbs/13_cli.ipynb #bd5907d8
-def _as_flag(msg, flags=None):
-    "'k2: expected ...' -> '--k2: expected ...': a message about an option, under its flag."
-    key, _, rest = msg.partition(':')
-    flags = {k: flag for k, (flag, _) in _FLAGS.items()} | (flags or {})
-    return f"{flags[key]}:{rest}" if key in flags else msg
+def _flag(k): return _FLAGS[k][0] if k in _FLAGS else k   # a configuration key's flag
 
 def _config_from_args(args):
     "The run configuration the `train` options describe (ValueError naming the flag if invalid)."
@@ -125,8 +122,7 @@ def _config_from_args(args):
     if other:
         raise ValueError(f"{other[0]}: expected an option of --task {task}, got {' '.join(other)} "
                          "(options of another task)")
-    try: return make_config(task, **given)
-    except ValueError as e: raise ValueError(_as_flag(str(e))) from None
+    return config_of(task, given, _flag)
 
 # %% ../nbs/13_cli.ipynb #7efd9298
 def _throughput(run):
@@ -191,13 +187,11 @@ def _resume(args):
                                                        'cell') and getattr(args, k) is not None]
     extra += ['--out'] if args.out else []
     if extra: raise ValueError("--resume: expected only --steps and --time with it (the run's "
-                               "options are in "
-                               f"its checkpoint), got {' '.join(extra)}")
-    run = load_checkpoint(args.resume)
+                               f"options are in its checkpoint), got {' '.join(extra)}")
+    run = load_checkpoint(args.resume, name='--resume')
     if args.cell is not None and args.cell != run['config']['cell']:
         raise ValueError(f"--cell: expected the cell of the run in {args.resume}, "
-                         f"{run['config']['cell']!r}, "
-                         f"got {args.cell!r}")
+                         f"{run['config']['cell']!r}, got {args.cell!r}")
     limits = {k: getattr(args, k) for k in ('steps', 'time_budget') if getattr(args, k) is not None}
     c = dict(run['config'], **limits)
     return dict(run, config=make_config(**c)), pathlib.Path(args.resume).parent
@@ -208,15 +202,12 @@ def _read_text_arg(args, c):
     if c['task'] != 'text':
         raise ValueError("--text: expected --task text (a text file is a character model's "
                          f"data), got --task {c['task']}")
-    try: t = read_text(args.text, progress=not args.no_progress)
-    except ValueError as e: raise ValueError(_as_flag(str(e), {'path': '--text'})) from None
+    t = read_text(args.text, progress=not args.no_progress, name='--text')
     n, w = min_text_chars(c), f"--k2 {c['k2']}" if c['k2'] else f"--k1 {c['k1']}"
     if t['n_chars'] < n:
         raise ValueError(f"--text: expected at least {n:,} characters for --batch {c['batch']} and "
-                         f"{w} "
-                         f"(a window and its target in every stream, and {c['val_frac']:.0%} held "
-                         "out), "
-                         f"got {t['n_chars']:,} in {t['source']['name']}")
+                         f"{w} (a window and its target in every stream, and {c['val_frac']:.0%} "
+                         f"held out), got {t['n_chars']:,} in {t['source']['name']}")
     return t
 
 def _resume_text(args, run):
@@ -225,14 +216,12 @@ def _resume_text(args, run):
     if args.text is None:
         if src is None: return None
         raise ValueError(f"--text: expected the file the run was trained on, {src['name']} "
-                         f"({src['bytes']:,} "
-                         f"bytes, fingerprint {fp}), got no --text")
+                         f"({src['bytes']:,} bytes, fingerprint {fp}), got no --text")
     t = _read_text_arg(args, run['config'])
     if t['fingerprint'] != fp:
         was = f"{src['name']}, fingerprint {fp}" if src else f"the Python docs, fingerprint {fp}"
         raise ValueError(f"--text: expected the text the run was trained on ({was}), got "
-                         f"{t['source']['name']} "
-                         f"with fingerprint {t['fingerprint']}")
+                         f"{t['source']['name']} with fingerprint {t['fingerprint']}")
     return t
 
 # %% ../nbs/13_cli.ipynb #31a12e3d
@@ -242,16 +231,16 @@ def _cmd_train(args):
         if args.resume:
             run, out = _resume(args)
             data = load_task(run['config'], _resume_text(args, run))
-            check_data(data, run['config'], run['p'], run['fingerprint'])  # the run's text?
+            check_data(data, run['config'], run['p'], run['fingerprint'], '--resume')  # its text?
         else:
             c = _config_from_args(args); out = _new_run_folder(args, c)
-            data = load_task(c, _read_text_arg(args, c)); run = init_run(c, data)
-    except ValueError as e:
-        return _fail('train', _as_flag(str(e), {'path': '--resume', 'data': '--resume'}))
+            data = load_task(c, _read_text_arg(args, c), _flag); run = init_run(c, data)
+    except ValueError as e: return _fail('train', e)
     resuming = f" (resuming at update {run['step']})" if args.resume else ''
     print(_describe(run['config'], data, out) + resuming, flush=True)
     try: run = train(run, data, ckpt=out / 'checkpoint.npz', progress=not args.no_progress)
-    except FloatingPointError as e: print(f"bptt-lit train: {e}", file=sys.stderr); return 1
+    except FloatingPointError as e:                 # the message, its cause and notes, unchanged
+        print(f"bptt-lit train: {one_line(e)}", file=sys.stderr); return 1
     text = sample(run['p'], run['vocab'], 300, temperature=0.8,
                   seed=run['config']['seed']) if run['config']['task'] == 'text' else None
     _write_run(run, out, text)
@@ -279,20 +268,19 @@ def _fail(command, e):
     print(f"bptt-lit {command}: error: {e}", file=sys.stderr)
     return 2
 
-# sample's arguments
-_SAMPLE_FLAGS = {'path': '--checkpoint', 'n': '--n', 'temperature': '--temperature',
-                 'seed': '--seed', 'prime': '--prime'}
-
 def _cmd_sample(args):
     "`bptt-lit sample`: print text generated by a checkpoint's character model; the exit status."
     try:
-        run = load_checkpoint(args.checkpoint)
+        run = load_checkpoint(args.checkpoint, name='--checkpoint')
         if run['config']['task'] != 'text':
             raise ValueError("--checkpoint: expected a text model, got a model of the "
                              f"{run['config']['task']!r} task")
+        unknown = sorted(set(args.prime) - set(run['vocab']))   # --n, --seed: checked by argparse
+        if unknown: raise ValueError("--prime: expected only characters of the model's "
+                                     f"vocabulary, got {unknown[:10]!r}")
         print(sample(run['p'], run['vocab'], args.n, temperature=args.temperature, seed=args.seed,
                      prime=args.prime))
-    except ValueError as e: return _fail('sample', _as_flag(str(e), _SAMPLE_FLAGS))
+    except ValueError as e: return _fail('sample', e)
     return 0
 
 # %% ../nbs/13_cli.ipynb #3deb605e

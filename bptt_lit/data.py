@@ -12,7 +12,8 @@ import numpy as np
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 from tqdm.auto import tqdm
-from .checks import check_int, check_number, check_seed, check_finite, as_array, check_flag
+from .checks import (check_int, check_number, check_seed, check_finite, as_array, check_flag,
+                             check_has)
 
 # %% ../nbs/09_data.ipynb #35840e23
 def pydoc_text()->str: # the documentation topics, joined in sorted order of their names
@@ -58,9 +59,8 @@ def encode(text:str,  # text using only characters of `vocab`
     table = np.full(max(int(codes.max(initial=0)), int(vcodes.max(initial=0))) + 1, -1, np.int64)
     table[vcodes] = np.arange(len(vocab))
     ids = table[codes]
-    if (ids < 0).any():
-        raise ValueError("text: expected only characters of the vocabulary, got "
-                         f"{sorted(set(text) - set(vocab))[:10]!r}")
+    if (ids < 0).any(): raise ValueError("text: expected only characters of the vocabulary, got "
+                                         f"{sorted(set(text) - set(vocab))[:10]!r}")
     return ids
 
 def decode(ids,       # token ids, any shape (flattened)
@@ -79,15 +79,11 @@ def decode(ids,       # token ids, any shape (flattened)
 # %% ../nbs/09_data.ipynb #c71a16dc
 def _check_encoded(t):
     "A text `read_text` encoded: its vocabulary, fingerprint and token ids."
-    missing = [k for k in ('vocab', 'fingerprint', 'ids') if k not in t]
-    if missing:
-        raise ValueError("text: expected a str or the dict read_text returns, got missing "
-                         f"{missing}")
-    if not isinstance(t['ids'],
-                      np.ndarray) or t['ids'].ndim != 1 or t['ids'].dtype.kind not in 'iu':
-        raise TypeError("text: expected read_text's 1-d integer 'ids', got "
-                        f"{type(t['ids']).__name__}")
-    return check_vocab(t['vocab']), t['fingerprint'], t['ids']
+    check_has('text', t, ('vocab', 'fingerprint', 'ids'), "a str or the dict read_text returns")
+    ids = t['ids']
+    if not isinstance(ids, np.ndarray) or ids.ndim != 1 or ids.dtype.kind not in 'iu':
+        raise TypeError(f"text: expected read_text's 1-d integer 'ids', got {type(ids).__name__}")
+    return check_vocab(t['vocab']), t['fingerprint'], ids
 
 # the text, or a file's text from `read_text`; default `pydoc_text()`
 def text_data(text:str|dict|None=None,
@@ -117,7 +113,7 @@ def _utf8_cut(b:bytes)->int:
             return len(b) if k >= (2 if c < 0xE0 else 3 if c < 0xF0 else 4) else len(b) - k
     return len(b)  # no lead byte: the decoder judges
 
-def _decoded(read, label, chunk, bar):
+def _decoded(read, label, chunk, bar, name):
     "Pieces (raw bytes, text) of a UTF-8 stream `read(n)`, cut between characters."
     off, rest = 0, b''
     while True:
@@ -126,55 +122,56 @@ def _decoded(read, label, chunk, bar):
         cut = len(b) if last else _utf8_cut(b)
         try: s = b[:cut].decode('utf-8')
         except UnicodeDecodeError as e:
-            raise ValueError(f"path: expected UTF-8 text, got {label}, whose byte {off + e.start:,} "
-                             f"(0x{b[e.start]:02x}) is the first that is not UTF-8 "
-                             f"({e.reason})") from None
+            raise ValueError(f"{name}: expected UTF-8 text, got {label}, whose byte "
+                             f"{off + e.start:,} (0x{b[e.start]:02x}) is the first that is not "
+                             f"UTF-8 ({e.reason})") from None
         if cut: yield b[:cut], s
         if last: return
         off, rest = off + cut, b[cut:]
 
 # %% ../nbs/09_data.ipynb #c0cf4340
-def _open_text(path):
+def _open_text(path, name):
     "A checked text source: (label, size in bytes or None, opener returning a file object)."
     if not isinstance(path, (str, pathlib.PurePath)):
-        raise TypeError("path: expected a file path (str or os.PathLike) or '-', got "
+        raise TypeError(f"{name}: expected a file path (str or os.PathLike) or '-', got "
                         f"{type(path).__name__}")
     if str(path) == '-':
         data = sys.stdin.buffer.read()  # one read: a pipe cannot be read twice
         return '<stdin>', len(data), lambda: io.BytesIO(data)
     p = pathlib.Path(path)
-    if not p.exists(): raise ValueError(f"path: expected a UTF-8 text file, got no file at {p}")
-    if p.is_dir(): raise ValueError(f"path: expected a UTF-8 text file, got the folder {p}")
+    if not p.exists(): raise ValueError(f"{name}: expected a UTF-8 text file, got no file at {p}")
+    if p.is_dir(): raise ValueError(f"{name}: expected a UTF-8 text file, got the folder {p}")
     try:
         with open(p, 'rb') as f: f.read(1)
     except OSError as e:
-        raise ValueError(f"path: expected a readable file, got {p} ({e.strerror})") from None
+        raise ValueError(f"{name}: expected a readable file, got {p} ({e.strerror})") from None
     return p.name, p.stat().st_size, lambda: open(p, 'rb')
 
 def read_text(path,              # a UTF-8 text file, or '-' for standard input
               progress:bool=True, # a progress bar, shown if reading takes more than about a second
               chunk:int=1 << 22, # bytes read at a time
+              name:str='path',   # how messages name `path` (the CLI: '--text')
              )->dict: # {'vocab', 'fingerprint', 'ids', 'n_chars', 'source': {'name', 'bytes'}}
     "Read and encode a UTF-8 text file with its own vocabulary, in chunks, a few bytes a character."
     chunk, progress = check_int('chunk', chunk, lo=4), check_flag('progress', progress)
-    label, size, opener = _open_text(path)
+    label, size, opener = _open_text(path, check_text('name', name, nonempty=True))
     bar = tqdm(total=2 * size, unit='B', unit_scale=True, desc=f'reading {label}', delay=1.0,
                disable=not progress, leave=False)
     with bar:
         sha, seen, n = hashlib.sha256(), np.zeros(0x110000, bool), 0
         with opener() as f:  # pass 1: check, hash, vocabulary
-            for raw, s in _decoded(f.read, label, chunk, bar):
+            for raw, s in _decoded(f.read, label, chunk, bar, name):
                 sha.update(raw); codes = np.frombuffer(s.encode('utf-32-le'), np.uint32)
                 seen[codes] = True; n += len(codes)
         if n == 0:
-            raise ValueError("path: expected a non-empty UTF-8 text file, got the empty file "
+            raise ValueError(f"{name}: expected a non-empty UTF-8 text file, got the empty file "
                              f"{label}")
         points = np.flatnonzero(seen)
         dtype = np.uint8 if len(points) <= 256 else np.uint16 if len(points) <= 65536 else np.int32
         table = np.zeros(0x110000, dtype); table[points] = np.arange(len(points))
         ids, i = np.empty(n, dtype), 0
         with opener() as f:  # pass 2: code points -> ids
-            for _, s in _decoded(f.read, label, chunk, bar):
+            for _, s in _decoded(f.read, label, chunk, bar, name):
                 codes = np.frombuffer(s.encode('utf-32-le'), np.uint32)
                 ids[i:i + len(codes)] = table[codes]; i += len(codes)
     return dict(vocab=''.join(map(chr, points)), fingerprint=sha.hexdigest()[:16], ids=ids,

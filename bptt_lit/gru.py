@@ -4,15 +4,17 @@
 
 # %% auto #0
 __all__ = ['CELL', 'gru_shapes', 'gru_init', 'gru_zero_state', 'gru_check_state', 'gru_check_cache', 'draw_gru_cell',
-           'gru_forward', 'gru_state_at', 'gru_backward', 'gru_param_grads']
+           'gru_forward', 'gru_state_at', 'gru_ref_loss', 'gru_local_grads', 'gru_backward', 'gru_param_grads']
 
 # %% ../nbs/07b_gru.ipynb #4be81940
 import numpy as np
 import matplotlib.pyplot as plt
 
+import autograd.numpy as anp
 from .checks import check_state_array, check_cache
-from .lstm import draw_box, draw_op, draw_wire
-from .backward import Cell
+from .crosscheck import ref_step_loss
+from .lstm import draw_box, draw_op, draw_wire, block_steps
+from .backward import Cell, token_grad
 
 # %% ../nbs/07b_gru.ipynb #0bb8b743
 def gru_shapes(n_in:int, H:int)->dict:
@@ -122,7 +124,41 @@ def gru_state_at(cache:dict, # from `gru_forward`
     "UNCHECKED kernel: the state after `t` steps (where a truncated window or a checkpoint starts)."
     return cache['hs'][t].copy()
 
+# %% ../nbs/07b_gru.ipynb #49a29353
+def gru_ref_loss(p,              # GRU parameters, or a list of T such dicts (the untied net)
+                 h0,             # the start state (B, H)
+                 xs, targets, loss, mask, # checked, as `crosscheck.ref_loss` passes them
+                 per_step=False, # return the terms L_t (T,) instead of their sum
+                ):               # L, or the L_t
+    "The GRU of (61)-(64), the shared readout and loss, autograd style: the oracle. Unchecked."
+    h, Ls = h0, []
+    sigma = lambda v: 1 / (1 + anp.exp(-v))
+    for t in range(xs.shape[0]):
+        q = p if hasattr(p, 'keys') else p[t]           # a list: untied weights, one dict per step
+        H = q['Whh'].shape[0]
+        x_term = q['Wxh'][xs[t]] if xs.dtype.kind in 'iu' else anp.dot(xs[t], q['Wxh'])
+        a, u = x_term + q['bh'], anp.dot(h, q['Whh'])                              # (61)
+        r, z = sigma(a[:, :H] + u[:, :H]), sigma(a[:, H:2 * H] + u[:, H:2 * H])    # (62)
+        n = anp.tanh(a[:, 2 * H:] + r * (u[:, 2 * H:] + q['bhn']))                 # (63)
+        h = (1 - z) * n + z * h                                                    # (64)
+        Ls.append(ref_step_loss(q, h, targets[t], loss, mask[t]))                  # (7)-(10)
+    Ls = anp.stack(Ls)
+    return Ls if per_step else anp.sum(Ls)
+
 # %% ../nbs/07b_gru.ipynb #d3d5ef2d
+def gru_local_grads(gates,   # a block of steps of the cache's gates [r, z, n] (K, B, 3H)
+                    h_prev,  # h_{t-1} for those steps (K, B, H)
+                    hn,      # u^n_t + b_hn for those steps (K, B, H)
+                    da,      # output: the factors of delta_t that do not involve dh (K, B, 3H)
+                   ):
+    "UNCHECKED kernel: the local factors of (66)-(68), written into `da`."
+    H = hn.shape[-1]
+    r, z, n = (gates[..., k * H:(k + 1) * H] for k in range(3))       # (62)-(63), views
+    da_r, da_z, da_n = (da[..., k * H:(k + 1) * H] for k in range(3))
+    np.multiply(r, r, out=da_r); np.subtract(r, da_r, out=da_r); da_r *= hn       # (67)-(68)
+    np.multiply(z, z, out=da_z); np.subtract(z, da_z, out=da_z); da_z *= h_prev - n    # (66), (68)
+    np.multiply(n, n, out=da_n); np.subtract(1, da_n, out=da_n); da_n *= 1 - z    # (66)-(67)
+
 def gru_backward(p:dict,       # parameters (Whh used)
                  cache:dict,   # from `gru_forward`
                  dhs,          # dL/dh_t from the readout, (T, B, H)
@@ -132,25 +168,26 @@ def gru_backward(p:dict,       # parameters (Whh used)
     "UNCHECKED kernel: the sequential part of GRU BPTT, eqs. (65)-(68) and (70)."
     gates, hs, hn = cache['gates'], cache['hs'], cache['hn']
     T, B, H = hn.shape
-    r, z, n = (gates[..., k * H:(k + 1) * H] for k in range(3))       # (62)-(63), (T, B, H) views
+    K = block_steps(B, 3 * H, gates.dtype)
+    r, z = gates[..., :H], gates[..., H:2 * H]                        # (62), (T, B, H) views
     da = np.empty_like(gates)                                         # delta_t, (T, B, 3H)
-    da_r, da_z, da_n = (da[..., k * H:(k + 1) * H] for k in range(3))
-    np.multiply(r, r, out=da_r); np.subtract(r, da_r, out=da_r); da_r *= hn       # (67)-(68)
-    np.multiply(z, z, out=da_z); np.subtract(z, da_z, out=da_z); da_z *= hs[:-1] - n   # (66), (68)
-    np.multiply(n, n, out=da_n); np.subtract(1, da_n, out=da_n); da_n *= 1 - z    # (66)-(67)
-    da_zn, WhhT = da.reshape(T, B, 3, H)[:, :, 1:], p['Whh'].T
+    da_r, da_n = da[..., :H], da[..., 2 * H:]
+    da_zn, WhhT = da.reshape(T, B, 3, H)[:, :, 1:], np.ascontiguousarray(p['Whh'].T)
     dh, dW, dhW = dhs[T - 1].copy(), np.empty((B, 3 * H), da.dtype), np.empty((B, H), da.dtype)
     if dstate is not None: dh += dstate
-    for t in range(T - 1, -1, -1):                                    # the only loop: t = T ... 1
-        da_zn[t] *= dh[:, None]                                       # (66)-(68) da_z, da_n
-        da_r[t] *= da_n[t]                                            # (67)-(68) da_r
-        dW[:, :2 * H] = da[t, :, :2 * H]                              # delta~_t: [da_r, da_z, ...
-        np.multiply(da_n[t], r[t], out=dW[:, 2 * H:])                 # ... r da_n]
-        dh *= z[t]                                                    # (65) directly through (64)
-        dh += np.matmul(dW, WhhT, out=dhW)                            # (65) and through W_hh
-        if t:
-            if scales is not None: dh *= scales[t - 1]
-            dh += dhs[t - 1]                                          # (65) plus its output
+    for t1 in range(T, 0, -K):                                       # blocks of K steps, last first
+        t0 = max(t1 - K, 0)
+        gru_local_grads(gates[t0:t1], hs[t0:t1], hn[t0:t1], da[t0:t1])
+        for t in range(t1 - 1, t0 - 1, -1):                           # the loop: t = T ... 1
+            da_zn[t] *= dh[:, None]                                   # (66)-(68) da_z, da_n
+            da_r[t] *= da_n[t]                                        # (67)-(68) da_r
+            dW[:, :2 * H] = da[t, :, :2 * H]                          # delta~_t: [da_r, da_z, ...
+            np.multiply(da_n[t], r[t], out=dW[:, 2 * H:])             # ... r da_n]
+            dh *= z[t]                                                # (65) directly through (64)
+            dh += np.matmul(dW, WhhT, out=dhW)                        # (65) and through W_hh
+            if t:
+                if scales is not None: dh *= scales[t - 1]
+                dh += dhs[t - 1]                                      # (65) plus its output
     return da, dh                                                                         # (70)
 
 def gru_param_grads(p:dict,             # parameters
@@ -161,8 +198,8 @@ def gru_param_grads(p:dict,             # parameters
     "UNCHECKED kernel: the batched part, eq. (69): each sum over time as one matrix product."
     xs, hs, gates = cache['xs'], cache['hs'], cache['gates']
     T, B, G = da.shape; H = G // 3
-    dW = da.copy(); dW[..., 2 * H:] *= gates[..., :H]                # delta~_t: r da_n in block n
     if per_step:
+        dW = da.copy(); dW[..., 2 * H:] *= gates[..., :H]            # delta~_t: r da_n in block n
         g = {'Whh': np.matmul(hs[:-1].transpose(0, 2, 1), dW), 'bh': da.sum(1),
              'bhn': dW[..., 2 * H:].sum(1)}
         if xs.dtype.kind in 'iu':
@@ -170,10 +207,12 @@ def gru_param_grads(p:dict,             # parameters
             np.add.at(g['Wxh'], (np.arange(T)[:, None], xs), da)                  # one-hot rows
         else: g['Wxh'] = np.matmul(xs.transpose(0, 2, 1), da)
     else:
-        D, W = da.reshape(T * B, G), dW.reshape(T * B, G)
-        g = {'Whh': hs[:-1].reshape(T * B, H).T @ W, 'bh': D.sum(0), 'bhn': W[:, 2 * H:].sum(0)}
+        D, Hs = da.reshape(T * B, G), hs[:-1].reshape(T * B, H)
+        rda_n = np.multiply(gates[..., :H], da[..., 2 * H:]).reshape(T * B, H)   # delta~_t, block n
+        g = {'Whh': np.concatenate([Hs.T @ D[:, :2 * H], Hs.T @ rda_n], 1),     # blocks r, z; n
+             'bh': D.sum(0), 'bhn': rda_n.sum(0)}
         if xs.dtype.kind in 'iu':
-            g['Wxh'] = np.zeros_like(p['Wxh']); np.add.at(g['Wxh'], xs.ravel(), D)   # one-hot rows
+            g['Wxh'] = token_grad(xs, D, p['Wxh'].shape[0])      # one-hot rows (chapter 02)
         else: g['Wxh'] = xs.reshape(T * B, -1).T @ D
     return {k: g[k] for k in ('Wxh', 'Whh', 'bh', 'bhn')}
 
@@ -181,4 +220,4 @@ def gru_param_grads(p:dict,             # parameters
 CELL = Cell(name='gru', keys=('Wxh', 'Whh', 'bh', 'bhn'), shapes=gru_shapes, init=gru_init,
             zero_state=gru_zero_state, check_state=gru_check_state, check_cache=gru_check_cache,
             forward=gru_forward, state_at=gru_state_at, backward=gru_backward,
-            param_grads=gru_param_grads)
+            param_grads=gru_param_grads, ref_loss=gru_ref_loss)

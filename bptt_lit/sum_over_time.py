@@ -9,7 +9,8 @@ __all__ = ['grads_by_use', 'grads_by_loss_term', 'loss_sensitivity', 'plot_sensi
 import numpy as np
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
-from .checks import as_array, check_finite, checked_problem, refuse_nonfinite, shape_error
+from .checks import (as_array, check_finite, checked_problem, refuse_nonfinite, shape_error,
+                             check_vanilla)
 from .forward import forward_loss
 from .backward import readout_grads
 
@@ -53,8 +54,7 @@ def loss_sensitivity(p:dict, xs, targets, h0=None, loss:str='xent', mask=None,
                     )->np.ndarray: # S (T, T): S[t-1, s-1] = ||dL_t/dh_s||, 0 for s > t
     "How strongly each loss term depends on each earlier state of the vanilla cell, eq. (18)."
     cell, xs, targets, h0, mask = checked_problem(p, xs, targets, h0, loss, mask)   # the door
-    if cell.name != 'rnn': raise ValueError(f"p: expected the parameters of a vanilla 'rnn' cell "
-                                            f"(eq. (18) is its chain), got a {cell.name!r} cell")
+    check_vanilla(cell, ' (eq. (18) is its chain)')
     Ls, dys, hs, cache = forward_loss(cell, p, xs, targets, h0, loss, mask)         # (5)-(10)
     dhs = readout_grads(p, hs, dys)[1]                          # dL_t/dh_t = dL_t/dy_t Why^T, (11)
     S = np.diag(np.linalg.norm(dhs, axis=(1, 2)))

@@ -12,8 +12,10 @@ import numpy as np
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 from tqdm.auto import tqdm
-from .checks import (check_int, check_number, check_flag, check_seed, cell_of, get_cell,
-                             checked_problem, refuse_nonfinite, NonFiniteError)
+from .checks import (check_int, check_number, check_flag, check_seed, check_callable,
+                             check_has,
+                             cell_of, get_cell, checked_problem, refuse_nonfinite, NonFiniteError,
+                             add_note)
 from .unfold import init_rnn
 from .forward import rnn_forward, rnn_loss, log_softmax
 from .backward import bptt_core
@@ -33,15 +35,17 @@ EVAL_COLUMNS = 16
 def load_task(config:dict,             # from `make_config`
               text:str|dict|None=None, # text task only: the text, or `read_text`'s dict of a file;
                                        # default the pydoc text of chapter 09
+              name=None,               # option k is called name(k) in messages (the CLI: its flag)
              )->dict:               # {'task', 'n_in', 'n_out', 'loss', ...}: the task's data
     "Everything a run on `config['task']` reads, built deterministically from the configuration."
     c = check_config(config); task = c['task']
+    name = (lambda k: k) if name is None else check_callable('name', name)
     if task == 'text':
         d = text_data(text, c['val_frac'])
         n = len(d['train'])
         if c['batch'] > n // 2:
-            raise ValueError(f"batch: expected at most {n // 2} streams (two of the {n:,} training "
-                             f"characters each), got {c['batch']}")
+            raise ValueError(f"{name('batch')}: expected at most {n // 2} streams (two of the "
+                             f"{n:,} training characters each), got {c['batch']}")
         S, V = batchify(d['train'], c['batch']), len(d['vocab'])                      # (51)
         return dict(task=task, n_in=V, n_out=V, loss='xent', vocab=d['vocab'],
                     fingerprint=d['fingerprint'],
@@ -75,39 +79,36 @@ def check_data(data:dict,          # from `load_task`
                config:dict|None=None, # if given: the data must be of this configuration
                p:dict|None=None,      # if given: the task's sizes must be those of these parameters
                fingerprint:str|None=None, # if given: a text's fingerprint must be this one
+               name:str='data',       # how messages name `data` (the CLI: '--resume')
               ):
     "Task data as `load_task` returns it; if given, of the configuration, parameters, text."
     if not isinstance(data, dict):
-        raise TypeError(f"data: expected the dict load_task returns, got {type(data).__name__}")
+        raise TypeError(f"{name}: expected the dict load_task returns, got {type(data).__name__}")
     task = data.get('task')
     if task not in TASKS:
-        raise ValueError(f"data: expected the data of a task in {list(TASKS)} (from load_task), "
+        raise ValueError(f"{name}: expected the data of a task in {list(TASKS)} (from load_task), "
                          f"got task {task!r}")
-    missing = [k for k in _DATA_KEYS[task] if k not in data]
-    if missing:
-        raise ValueError(f"data: expected the keys load_task gives a {task!r} task, got missing "
-                         f"{missing}")
+    check_has(name, data, _DATA_KEYS[task], f"the keys load_task gives a {task!r} task")
     got = (f"a {task!r} task with n_in {data['n_in']}, n_out {data['n_out']} and loss "
            f"{data['loss']!r}")
     sizes = ((len(data['vocab']),) * 2 if task == 'text' else (2, 1) if task == 'adding'
-             else (data['n_out'] + 2, data['n_out']))
-    if (data['n_in'], data['n_out'], data['loss']) != (*sizes,
-                                                       'mse' if task == 'adding' else 'xent'):
-        raise ValueError(f"data: expected what load_task gives, got {got}")
+             else (data['n_out'] + 2, data['n_out']))                    # (n_in, n_out) of the task
+    loss = 'mse' if task == 'adding' else 'xent'
+    if (data['n_in'], data['n_out'], data['loss']) != (*sizes, loss):
+        raise ValueError(f"{name}: expected what load_task gives, got {got}")
     c = config
     if c is not None and (task != c['task'] or (task == 'copy' and data['n_out'] != c['n_symbols'])
                           or (task == 'text' and data['xs'].shape[1] != c['batch'])):
-        raise ValueError("data: expected the data of the configuration (load_task(config), task "
-                         f"{c['task']!r}), "
-                         f"got {got}")
+        raise ValueError(f"{name}: expected the data of the configuration (load_task(config), task "
+                         f"{c['task']!r}), got {got}")
     if fingerprint is not None and task == 'text' and data['fingerprint'] != fingerprint:
-        raise ValueError(f"data: expected the text the run was trained on (fingerprint {fingerprint}), "
-                         f"got a different text ({data['fingerprint']}, {data['n_chars']:,} "
-                         "characters) — another Python version? Sampling still works.")
+        raise ValueError(f"{name}: expected the text the run was trained on (fingerprint "
+                         f"{fingerprint}), got a different text ({data['fingerprint']}, "
+                         f"{data['n_chars']:,} characters) — another Python version? Sampling "
+                         "still works.")
     if p is not None and (data['n_in'], data['n_out']) != (p['Wxh'].shape[0], p['Why'].shape[1]):
-        raise ValueError("data: expected a task of the sizes of the parameters, n_in "
-                         f"{p['Wxh'].shape[0]} and "
-                         f"n_out {p['Why'].shape[1]}, got {got}")
+        raise ValueError(f"{name}: expected a task of the sizes of the parameters, n_in "
+                         f"{p['Wxh'].shape[0]} and n_out {p['Why'].shape[1]}, got {got}")
 
 # %% ../nbs/10_train.ipynb #e6c09fa4
 def init_run(config:dict, # from `make_config`
@@ -168,14 +169,12 @@ def window_grads(p:dict,   # parameters of any cell
     "Loss and gradient of the next TBPTT(k1, k2) update of a stream, eq. (55)."
     xs, targets = np.asarray(xs), np.asarray(targets)  # the window's values: bptt's door
     if xs.ndim not in (2, 3) or 0 in xs.shape[:2]:
-        raise ValueError("xs: expected a stream (N, B) of token ids or (N, B, n_in) of floats, "
-                         "N, B >= 1, "
-                         f"got shape {xs.shape}")
+        raise ValueError("xs: expected a stream (N, B) of token ids or (N, B, n_in) of floats, N, "
+                         f"B >= 1, got shape {xs.shape}")
     N, B = xs.shape[:2]
     if targets.shape[:2] != (N, B):
         raise ValueError(f"targets: expected a stream of (N, B) = {(N, B)} (from xs) in its first "
-                         "two axes, "
-                         f"got shape {targets.shape}")
+                         f"two axes, got shape {targets.shape}")
     if mask is not None and np.shape(mask) != (N, B):
         raise ValueError(f"mask: expected None or shape (N, B) = {(N, B)} (from xs), got shape "
                          f"{np.shape(mask)}")
@@ -206,7 +205,7 @@ def _guarded(step, f, *args):
     "Run a stage; its refusal of a non-finite value (a `NonFiniteError`) stops the run at `step`."
     try:
         with np.errstate(over='ignore', invalid='ignore'): return f(*args)
-    except NonFiniteError as e: raise FloatingPointError(f"step {step}: {e}") from None
+    except NonFiniteError as e: raise FloatingPointError(f"step {step}") from e   # e, as it is
 
 # %% ../nbs/10_train.ipynb #45a4229a
 def _next_stream(run, rng_state):
@@ -306,7 +305,8 @@ def _kept(ckpt, saved):
     "What a stopped run leaves behind."
     if not ckpt: return "no checkpoint path was given"
     if not ckpt.exists(): return "no checkpoint was written"
-    return f"the last good checkpoint {ckpt} is kept" + ("" if saved is None else f" (step {saved})")
+    return (f"the last good checkpoint {ckpt} is kept"
+            + ("" if saved is None else f" (step {saved})"))
 
 def train(run:dict,            # from `init_run` or `load_checkpoint`
           data:dict|None=None, # from `load_task(run['config'])`; loaded if None
@@ -346,8 +346,7 @@ def train(run:dict,            # from `init_run` or `load_checkpoint`
         run['elapsed'] = el0 + time.perf_counter() - t0
         if not run['history']['eval'] or run['history']['eval'][-1]['step'] != run['step']:
             _evaluate_into(run, data)                                    # the final one
-    except FloatingPointError as e:
-        raise FloatingPointError(f"{e}; training stopped, {_kept(ckpt, saved)}") from None
+    except FloatingPointError as e: raise add_note(e, f"training stopped, {_kept(ckpt, saved)}")
     finally: bar.close()
     if ckpt: save_checkpoint({k: v for k, v in run.items() if k != 'interrupted'}, ckpt)
     return run
@@ -365,9 +364,8 @@ def _check_history(history):
     if not isinstance(history, dict):
         raise TypeError("history: expected a run's history dict (run['history']), got "
                         f"{type(history).__name__}")
-    missing = [k for k in ('task', 'step', 'loss', 'grad_norm', 'lr', 'eval') if k not in history]
-    if missing:
-        raise ValueError(f"history: expected the keys of run['history'], got missing {missing}")
+    check_has('history', history, ('task', 'step', 'loss', 'grad_norm', 'lr', 'eval'),
+              "the keys of run['history']")
     if history['task'] not in _CURVES:
         raise ValueError(f"history: expected the history of a task in {list(_CURVES)}, got task "
                          f"{history['task']!r}")

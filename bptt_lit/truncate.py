@@ -10,7 +10,8 @@ __all__ = ['check_k', 'draw_tbptt', 'loss_and_grads', 'block_core', 'truncated_b
 import numpy as np
 import matplotlib.pyplot as plt
 from .checks import (as_array, check_int, check_number, check_xs, check_targets,
-                             checked_inputs, checked_problem, refuse_nonfinite, shape_error)
+                             checked_inputs, checked_problem, refuse_nonfinite, shape_error,
+                             add_note)
 from .backward import bptt_core, readout_grads, deltas, param_grads
 
 # %% ../nbs/06_truncate.ipynb #9e0c0ebc
@@ -115,7 +116,7 @@ def check_stream(p:dict,          # parameters of any cell
             check_targets(b - a, B, n_out, dt, targets[a:b], loss,
                           None if mask is None else mask[a:b])
         except (ValueError, TypeError) as e:   # the message stands; a note says where (PEP 678)
-            if T > chunk and hasattr(e, 'add_note'): e.add_note(f"(in steps {a + 1}..{b} of {T})")
+            if T > chunk: add_note(e, f"(in steps {a + 1}..{b} of {T})")
             raise
     return cell, xs, targets, h0, mask
 

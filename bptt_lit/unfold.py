@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import FancyBboxPatch
 from .checks import (as_array, shape_error, check_int, check_number, check_flag, check_seed,
                              check_finite, check_float_dtype, check_params, check_inputs, check_xs,
-                             check_state_array, cell_of, get_cell)
+                             check_state_array, cell_of, get_cell, check_vanilla)
 
 # %% ../nbs/00_unfold.ipynb #c6c0bd4c
 def rnn_cell(p:dict,   # parameters {'Wxh','Whh','bh','Why','by'}
@@ -76,20 +76,12 @@ def rnn_step(p:dict,       # parameters of the vanilla cell
              h_prev,       # previous state (B, H)
             )->tuple:      # (a, h, y): pre-activation (B, H), new state (B, H), output (B, n_out)
     "One step of the recurrent cell, equations (1)-(3)."
-    n_in, H, _ = _check_vanilla(p)
+    cell, n_in, H, _ = cell_of(p); check_vanilla(cell)
     x = as_array('x', x)
     if x.ndim != (1 if x.dtype.kind in 'iu' else 2):
         raise shape_error('x', "one step: floats (B, n_in) or token ids (B,)", f"shape {x.shape}")
     x = check_xs('x', x, n_in, p['Whh'].dtype, lead='B')
     return rnn_cell(p, x, check_state_array('h_prev', h_prev, len(x), H, p['Whh'].dtype))
-
-def _check_vanilla(p):
-    "`check_params`, and the cell must be this chapter's."
-    cell, n_in, H, n_out = cell_of(p)
-    if cell.name != 'rnn':
-        raise ValueError(f"p: expected the parameters of a vanilla 'rnn' cell, got a {cell.name!r} "
-                         "cell")
-    return n_in, H, n_out
 
 # %% ../nbs/00_unfold.ipynb #851092e7
 def unfold(p:dict,     # parameters of the vanilla cell
@@ -97,7 +89,7 @@ def unfold(p:dict,     # parameters of the vanilla cell
            h0=None,    # initial state (B, H), zeros if None
           )->list:     # T records {'t', 'x', 'h_prev', 'a', 'h', 'y', 'params'}
     "The network unrolled over `xs`: one record per step, all sharing the parameter arrays of `p`."
-    _check_vanilla(p)
+    check_vanilla(cell_of(p)[0])
     xs, h = check_inputs(p, xs, h0)
     steps = []
     for t in range(len(xs)):

@@ -10,7 +10,7 @@ import inspect
 from typing import NamedTuple, Callable
 import numpy as np
 from .checks import (check_number, check_flag, check_finite, check_keys, check_array_dict,
-                             shape_error, NonFiniteError)
+                             shape_error, refuse_nonfinite, NonFiniteError)
 
 # %% ../nbs/04_update.ipynb #c4d9d04c
 class Optimizer(NamedTuple):
@@ -23,13 +23,10 @@ class Optimizer(NamedTuple):
 # %% ../nbs/04_update.ipynb #358a251c
 def _check_grads(p, grads):
     "Validate `grads` against `p`; return them in the parameters' dtypes."
-    if not isinstance(grads, dict):
-        raise TypeError(f"grads: expected a dict with the keys of p, got {type(grads).__name__}")
-    check_keys('grads', grads, p)
+    check_array_dict('grads', grads); check_keys('grads', grads, p)
     for k in p:
-        if isinstance(grads[k], np.ndarray) and grads[k].shape != p[k].shape:
+        if grads[k].shape != p[k].shape:
             raise shape_error(f"grads[{k!r}]", f"shape {p[k].shape} (from p)", grads[k].shape)
-    check_array_dict('grads', grads)
     return {k: grads[k].astype(p[k].dtype, copy=False) for k in p}
 
 def _check_state(name, slots, p, state):
@@ -72,10 +69,7 @@ def _optimizer(name, hyper, slots, update):
         new_slots = {s: {n: np.asarray(v) for n, v in d.items()} for s, d in new_slots.items()}
         out = {**{f"p[{n!r}]": v for n, v in new_p.items()},
                **{f"state[{s!r}][{n!r}]": v for s, d in new_slots.items() for n, v in d.items()}}
-        bad = [n for n, v in out.items() if not np.isfinite(v).all()]
-        if bad: raise NonFiniteError(
-            f"grads: expected finite values after the {name} step, got non-finite "
-            f"{', '.join(bad)}: the floats overflowed (lr or gradient too large)")
+        refuse_nonfinite(f"the {name} step", out, 'grads', 'lr or gradient too large')
         return new_p, {'count': np.array(k), **new_slots}
     return Optimizer(name, hyper, init, step)
 

@@ -11,7 +11,8 @@ import numpy as np
 import matplotlib.pyplot as plt
 import ipywidgets as widgets
 from .checks import (as_array, check_choice, check_finite, check_int, check_number,
-                             check_seed, checked_problem, refuse_nonfinite, shape_error)
+                             check_seed, checked_problem, refuse_nonfinite, shape_error,
+                             check_vanilla)
 from .unfold import init_rnn, spectral_radius
 from .forward import readout, LOSSES
 from .sum_over_time import plot_sensitivity
@@ -75,9 +76,7 @@ def gradient_norms(p:dict,                  # parameters of the vanilla cell
     "The Jacobian chains (38) of h_t = f(x_t Wxh + h_{t-1} Whh + bh): each loss term on each state."
     check_choice('nonlinearity', nonlinearity, NONLINEARITIES)               # the door
     cell, xs, targets, h0, mask = checked_problem(p, xs, targets, h0, loss, mask)
-    if cell.name != 'rnn': raise ValueError(
-        f"p: expected the parameters of a vanilla 'rnn' cell (gradient_norms differentiates "
-        f"h_t = f(x_t Wxh + h_(t-1) Whh + bh)), got the parameters of a {cell.name!r} cell")
+    check_vanilla(cell, ' (gradient_norms differentiates h_t = f(x_t Wxh + h_(t-1) Whh + bh))')
     return _chain_norms(p, xs, targets, h0, loss, mask, nonlinearity)
 
 # %% ../nbs/07_vanishing_exploding.ipynb #f1895822
