@@ -436,8 +436,9 @@ def plot_ratios(res:dict, # from `run_bench`
     ax.axhline(1, color='k', lw=.8)
     ax.set_yscale('log'); ax.set_ylabel('peer time / our time')
     ax.set_xticks(range(len(grid)), [f'B={b} T={t}\nn={n} H={h}' for b, t, n, h in grid],
-                  fontsize=8)
-    ax.legend(fontsize=7, ncol=2); ax.grid(axis='y', which='both', alpha=.3)
+                  fontsize=9)
+    ax.legend(fontsize=9, ncol=2, loc='upper center', bbox_to_anchor=(.5, -.22))  # hides no bar
+    ax.grid(axis='y', which='both', alpha=.3)
     return ax
 
 # %% ../nbs/11_performance.ipynb #07778f0b
@@ -501,7 +502,7 @@ def plot_profile(profiles:dict, # {label: {stage: seconds}}, e.g. from `profile_
         share = np.array([profiles[l].get(stage, 0) / sum(profiles[l].values()) for l in labels])
         ax.barh(labels, share, left=left, label=stage, **kwargs); left += share
     ax.set_xlim(0, 1); ax.set_xlabel('share of the time of bptt'); ax.invert_yaxis()
-    ax.legend(fontsize=7, ncol=2, loc='lower center', bbox_to_anchor=(.5, 1.0))
+    ax.legend(fontsize=9, ncol=2, loc='lower center', bbox_to_anchor=(.5, 1.0))
     return ax
 
 # %% ../nbs/11_performance.ipynb #b6b8a6db
@@ -604,6 +605,6 @@ def plot_memory(mem:dict, # from `memory_vs_T`
     ax = ax or plt.subplots(figsize=(6, 3))[1]
     for name, v in mem.items():
         if name != 'T': ax.loglog(mem['T'], np.array(v) / 2**20, 'o-', label=name, **kwargs)
-    ax.set_xlabel('sequence length T'); ax.set_ylabel('peak memory (MiB)'); ax.legend(fontsize=8)
+    ax.set_xlabel('sequence length T'); ax.set_ylabel('peak memory (MiB)'); ax.legend(fontsize=9)
     ax.grid(which='both', alpha=.3)
     return ax

@@ -387,7 +387,7 @@ def plot_history(history:dict, # run['history']
     ev = [e for e in history['eval'] if key in e]
     ax.plot([e['step'] for e in ev], [e[key] for e in ev], 'o-', color='tab:orange', ms=4,
             label='held out')
-    ax.set_xlabel('update'); ax.set_ylabel(label); ax.legend(fontsize=8)
+    ax.set_xlabel('update'); ax.set_ylabel(label); ax.legend(fontsize=9)
     return ax
 
 def plot_grad_norm(history:dict, # run['history']
@@ -406,7 +406,7 @@ def plot_grad_norm(history:dict, # run['history']
     ax.yaxis.set_minor_formatter(mticker.FuncFormatter(few))
     if clip_at:
         ax.axhline(clip_at, color='tab:red', ls='--', lw=1,
-                   label=f'clip at {clip_at:g}'); ax.legend(fontsize=8)
+                   label=f'clip at {clip_at:g}'); ax.legend(fontsize=9)
     ax.set_xlabel('update'); ax.set_ylabel('gradient norm before clipping')
     return ax
 

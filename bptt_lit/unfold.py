@@ -117,7 +117,8 @@ def draw_unfolded(T:int=4,      # number of unrolled steps to draw
                  ):
     "Draw the folded cell and its unrolled chain, the shared weights labelled on every copy."
     T = check_int('T', T)
-    if ax is None: _, ax = plt.subplots(figsize=kwargs.pop('figsize', (9, 3.2)), **kwargs)
+    if ax is None: _, ax = plt.subplots(figsize=kwargs.pop('figsize', (9, 3.2)),
+                                        dpi=kwargs.pop('dpi', 150), **kwargs)
     cx, cy, cw = '#dbe9f6', '#fde0c5', '#e2f0d9'
     _node(ax, (0, 0), '$x_t$', cx); _node(ax, (0, 1.2), '$h_t$', cw)
     _node(ax, (0, 2.4), '$y_t$', cy)
