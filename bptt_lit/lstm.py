@@ -176,7 +176,7 @@ def lstm_ref_loss(p,              # LSTM parameters, or a list of T such dicts (
 BLOCK_BYTES = 1 << 18   # bytes of delta_t per block: with the gates it reads, it stays in L2 cache
 
 def block_steps(B:int, G:int, dtype)->int: # steps per block, >= 1
-    "How many steps of a (B, G) array of `dtype` make `BLOCK_BYTES`: the backward pass's block."
+    "UNCHECKED kernel: how many steps of a (B, G) array of `dtype` make `BLOCK_BYTES` (a block)."
     return max(1, BLOCK_BYTES // (B * G * np.dtype(dtype).itemsize))
 
 def lstm_local_grads(gates,   # a block of steps of the cache's gates (K, B, 4H)
