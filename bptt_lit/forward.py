@@ -87,7 +87,8 @@ def squared_error(ys,       # outputs (T, B, n_out)
                  )->tuple:  # (L_t (T,), dL/dys (T, B, n_out))
     "Per-step half squared-error terms and their derivative, eqs. (8), (10). Unchecked."
     r = ys - targets
-    Ls = 0.5 * ((r * r).sum(-1) * mask).sum(1) / ys.shape[1]                   # (8), (10)
+    with np.errstate(over='ignore'):     # an overflow to inf is the callers' to refuse, by name
+        Ls = 0.5 * ((r * r).sum(-1) * mask).sum(1) / ys.shape[1]               # (8), (10)
     r *= (mask / ys.shape[1])[..., None]
     return Ls, r
 
