@@ -65,7 +65,8 @@ def draw_gru_cell(ax=None,  # matplotlib axes, or None for a new figure
         kwargs = {'figsize': (6, 3.4), 'dpi': 150, **kwargs}
         _, ax = plt.subplots(**kwargs)
     sg, th, red = '#fde0c5', '#e2f0d9', 'tab:red'
-    draw_wire(ax, [(-.2, 5), (2.5, 5)], red, 2.4); draw_wire(ax, [(2.5, 5), (8, 5)], red, 2.4)   # (64)
+    draw_wire(ax, [(-.2, 5), (2.5, 5)], red, 2.4)                                           # (64)
+    draw_wire(ax, [(2.5, 5), (8, 5)], red, 2.4)
     draw_wire(ax, [(8, 5), (10.4, 5)], red, 2.4)
     ax.text(-.3, 5.35, '$h_{t-1}$', fontsize=10); ax.text(9.9, 5.35, '$h_t$', fontsize=10)
     draw_op(ax, 2.5, 5, r'$\times$'); draw_op(ax, 8, 5, '$+$')

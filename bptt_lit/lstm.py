@@ -87,7 +87,8 @@ def draw_lstm_cell(ax=None,  # matplotlib axes, or None for a new figure
         kwargs = {'figsize': (6, 3.4), 'dpi': 150, **kwargs}
         _, ax = plt.subplots(**kwargs)
     sg, th, red = '#fde0c5', '#e2f0d9', 'tab:red'
-    draw_wire(ax, [(-.2, 5), (2.5, 5)], red, 2.4); draw_wire(ax, [(2.5, 5), (5, 5)], red, 2.4)   # (53)
+    draw_wire(ax, [(-.2, 5), (2.5, 5)], red, 2.4)                                           # (53)
+    draw_wire(ax, [(2.5, 5), (5, 5)], red, 2.4)
     draw_wire(ax, [(5, 5), (10.4, 5)], red, 2.4)
     ax.text(-.3, 5.35, '$c_{t-1}$', fontsize=10); ax.text(9.9, 5.35, '$c_t$', fontsize=10)
     draw_op(ax, 2.5, 5, r'$\times$'); draw_op(ax, 5, 5, '$+$')
@@ -98,9 +99,10 @@ def draw_lstm_cell(ax=None,  # matplotlib axes, or None for a new figure
         draw_wire(ax, [(x, .8), (x, 2.0)]); draw_box(ax, x, 2.3, act, col)
         ax.text(x + .55, 2.75, f'${name}_t$', fontsize=9, color='0.25')
     draw_wire(ax, [(2.5, 2.62), (2.5, 5)])                                       # f times c_{t-1}
-    draw_wire(ax, [(4.2, 2.62), (4.2, 3.8), (5, 3.8)]); draw_wire(ax, [(5.8, 2.62), (5.8, 3.8), (5, 3.8)])
-    draw_op(ax, 5, 3.8, r'$\times$'); draw_wire(ax, [(5, 3.8), (5, 5)])               # i times g
-    draw_wire(ax, [(8.6, 5), (8.6, 4.0)]); draw_box(ax, 8.6, 3.75, r'$\tanh$', th)                 # (54)
+    draw_wire(ax, [(4.2, 2.62), (4.2, 3.8), (5, 3.8)])
+    draw_wire(ax, [(5.8, 2.62), (5.8, 3.8), (5, 3.8)])
+    draw_op(ax, 5, 3.8, r'$\times$'); draw_wire(ax, [(5, 3.8), (5, 5)])   # i times g
+    draw_wire(ax, [(8.6, 5), (8.6, 4.0)]); draw_box(ax, 8.6, 3.75, r'$\tanh$', th)     # (54)
     draw_wire(ax, [(8.6, 3.44), (8.6, 2.3)]); draw_wire(ax, [(7.4, 2.62), (7.4, 2.95), (8.6, 2.3)])
     draw_op(ax, 8.6, 2.3, r'$\times$'); draw_wire(ax, [(8.6, 2.3), (8.6, .8), (10.4, .8)])
     ax.text(9.9, .35, '$h_t$', fontsize=10)
