@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['CELL', 'gru_shapes', 'gru_init', 'gru_zero_state', 'gru_check_state', 'gru_check_cache', 'draw_gru_cell',
-           'gru_forward', 'gru_state_at', 'gru_ref_loss', 'gru_local_grads', 'gru_backward', 'gru_param_grads']
+           'gru_forward', 'gru_state_at', 'gru_ref_step', 'gru_ref_loss', 'gru_local_grads', 'gru_backward',
+           'gru_param_grads']
 
 # %% ../nbs/07b_gru.ipynb #4be81940
 import numpy as np
@@ -12,9 +13,9 @@ import matplotlib.pyplot as plt
 
 import autograd.numpy as anp
 from .checks import check_state_array, check_cache
-from .crosscheck import ref_step_loss
-from .lstm import draw_box, draw_op, draw_wire, block_steps
-from .backward import Cell, token_grad
+from .crosscheck import ref_unroll
+from .lstm import draw_box, draw_op, draw_wire
+from .backward import Cell, token_grad, block_steps
 
 # %% ../nbs/07b_gru.ipynb #0bb8b743
 def gru_shapes(n_in:int, H:int)->dict:
@@ -126,25 +127,25 @@ def gru_state_at(cache:dict, # from `gru_forward`
     return cache['hs'][t].copy()
 
 # %% ../nbs/07b_gru.ipynb #49a29353
+def gru_ref_step(q,      # GRU parameters of this step
+                 h,      # h_{t-1} (B, H)
+                 x_term, # x_t W_xh (B, 3H)
+                ):       # (h_t, h_t)
+    "One GRU step, (61)-(64), autograd style: the oracle's step. Unchecked."
+    H, sigma = q['Whh'].shape[0], lambda v: 1 / (1 + anp.exp(-v))
+    a, u = x_term + q['bh'], anp.dot(h, q['Whh'])                                  # (61)
+    r, z = sigma(a[:, :H] + u[:, :H]), sigma(a[:, H:2 * H] + u[:, H:2 * H])        # (62)
+    n = anp.tanh(a[:, 2 * H:] + r * (u[:, 2 * H:] + q['bhn']))                     # (63)
+    h = (1 - z) * n + z * h                                                        # (64)
+    return h, h
+
 def gru_ref_loss(p,              # GRU parameters, or a list of T such dicts (the untied net)
                  h0,             # the start state (B, H)
                  xs, targets, loss, mask, # checked, as `crosscheck.ref_loss` passes them
                  per_step=False, # return the terms L_t (T,) instead of their sum
                 ):               # L, or the L_t
     "The GRU of (61)-(64), the shared readout and loss, autograd style: the oracle. Unchecked."
-    h, Ls = h0, []
-    sigma = lambda v: 1 / (1 + anp.exp(-v))
-    for t in range(xs.shape[0]):
-        q = p if hasattr(p, 'keys') else p[t]           # a list: untied weights, one dict per step
-        H = q['Whh'].shape[0]
-        x_term = q['Wxh'][xs[t]] if xs.dtype.kind in 'iu' else anp.dot(xs[t], q['Wxh'])
-        a, u = x_term + q['bh'], anp.dot(h, q['Whh'])                              # (61)
-        r, z = sigma(a[:, :H] + u[:, :H]), sigma(a[:, H:2 * H] + u[:, H:2 * H])    # (62)
-        n = anp.tanh(a[:, 2 * H:] + r * (u[:, 2 * H:] + q['bhn']))                 # (63)
-        h = (1 - z) * n + z * h                                                    # (64)
-        Ls.append(ref_step_loss(q, h, targets[t], loss, mask[t]))                  # (7)-(10)
-    Ls = anp.stack(Ls)
-    return Ls if per_step else anp.sum(Ls)
+    return ref_unroll(gru_ref_step, p, h0, xs, targets, loss, mask, per_step)
 
 # %% ../nbs/07b_gru.ipynb #d3d5ef2d
 def gru_local_grads(gates,   # a block of steps of the cache's gates [r, z, n] (K, B, 3H)
@@ -203,9 +204,7 @@ def gru_param_grads(p:dict,             # parameters
         dW = da.copy(); dW[..., 2 * H:] *= gates[..., :H]            # delta~_t: r da_n in block n
         g = {'Whh': np.matmul(hs[:-1].transpose(0, 2, 1), dW), 'bh': da.sum(1),
              'bhn': dW[..., 2 * H:].sum(1)}
-        if xs.dtype.kind in 'iu':
-            g['Wxh'] = np.zeros((T, *p['Wxh'].shape), da.dtype)
-            np.add.at(g['Wxh'], (np.arange(T)[:, None], xs), da)                  # one-hot rows
+        if xs.dtype.kind in 'iu': g['Wxh'] = token_grad(xs, da, p['Wxh'].shape[0], per_step=True)
         else: g['Wxh'] = np.matmul(xs.transpose(0, 2, 1), da)
     else:
         D, Hs = da.reshape(T * B, G), hs[:-1].reshape(T * B, H)
