@@ -5,15 +5,16 @@
 # %% auto #0
 __all__ = ['TOLERANCE', 'GRID', 'QUICK_GRID', 'blas_threads', 'has_torch', 'machine_info', 'rnn_flops', 'matmul_peak',
            'bench_problem', 'available_peers', 'bench_point', 'run_bench', 'format_table', 'plot_ratios',
-           'profile_bptt', 'plot_profile', 'bench_main', 'memory_vs_T', 'plot_memory']
+           'products_floor', 'profile_bptt', 'plot_profile', 'bench_main', 'memory_vs_T', 'plot_memory']
 
 # %% ../nbs/11_performance.ipynb #0a478cd8
 import os, sys, json, math, time, glob, ctypes, platform, importlib.util, importlib.metadata
 import numpy as np
 import matplotlib.pyplot as plt
 import bptt_lit
+from typing import Callable
 from .checks import (check_int, is_int, check_number, check_flag, check_seed, check_choice,
-                             check_has, cell_of, checked_problem, CELLS)
+                             check_has, cell_of, get_cell, checked_problem, CELLS)
 from .unfold import init_rnn
 from .forward import readout, softmax_xent
 from .backward import bptt, readout_grads
@@ -440,6 +441,32 @@ def plot_ratios(res:dict, # from `run_bench`
     ax.legend(fontsize=9, ncol=2, loc='upper center', bbox_to_anchor=(.5, -.22))  # hides no bar
     ax.grid(axis='y', which='both', alpha=.3)
     return ax
+
+# %% ../nbs/11_performance.ipynb #0abaaa19
+def products_floor(B:int, T:int, n_in:int, H:int, # the problem of `bench_problem`, n_out = n_in
+                   dtype='float64',               # 'float32' or 'float64'
+                   cell:str='rnn',                # a cell of `checks.CELLS`: its gate blocks
+                   seed:int=0,                    # seed of the random operands
+                  )->Callable:                    # run(): the products of one `bptt` call
+    "The floor under any numpy BPTT of `cell`: only its matrix products, on arrays of its shapes."
+    B, T, n_in, H = (check_int(k, v) for k, v in (('B', B), ('T', T), ('n_in', n_in), ('H', H)))
+    dt, r = np.dtype(_check_dtype('dtype', dtype)), np.random.default_rng(check_seed('seed', seed))
+    G = get_cell(check_choice('cell', cell, CELLS)).shapes(n_in, H)['Whh'][1]   # gate blocks x H
+    f = lambda *s: r.standard_normal(s).astype(dt)
+    X, Wxh, Whh, Why, DY, Hs, D = (f(T * B, n_in), f(n_in, G), f(H, G), f(H, n_in), f(T * B, n_in),
+                                   f(T + 1, B, H), f(T, B, G))
+    WhhT, WhyT = np.ascontiguousarray(Whh.T), np.ascontiguousarray(Why.T)
+    A, u, dh = np.empty((T * B, G), dt), np.empty((B, G), dt), np.empty((B, H), dt)
+    def run():
+        np.matmul(X, Wxh, out=A)                                         # (5) input term
+        for t in range(T): np.matmul(Hs[t], Whh, out=u)                  # (6) recurrence
+        H1 = Hs[1:].reshape(T * B, H)
+        H1 @ Why; DY @ WhyT; H1.T @ DY                                    # (7), (11), (13)
+        for t in range(T - 1, -1, -1): np.matmul(D[t], WhhT, out=dh)     # (11) from the future
+        D1 = D.reshape(T * B, G)
+        Hs[:-1].reshape(T * B, H).T @ D1; X.T @ D1                        # (14)
+    return run
+
 
 # %% ../nbs/11_performance.ipynb #07778f0b
 def profile_bptt(p:dict,      # parameters
