@@ -106,18 +106,20 @@ def gru_forward(p:dict,   # parameters (Wxh, Whh, bh, bhn used)
     hs, hn = np.empty((T + 1, B, H), dt), np.empty((T, B, H), dt)
     hs[0] = h0
     u = np.empty((B, 3 * H), dt)
+    A, U = gates.reshape(T, B, 3, H).transpose(0, 2, 1, 3), u.reshape(B, 3, H).transpose(1, 0, 2)
+    g = np.empty((3, B, H), dt)                        # this step's [r, z, n], each block contiguous
+    (r, z, n), rz, rhn = g, g[:2], np.empty((B, H), dt)
     with np.errstate(over='ignore'):                                # e^{-a} = inf gives sigma = 0
         for t in range(T):                                          # the only loop
             np.matmul(hs[t], Whh_s, out=u)                                                  # (61)
-            rz = gates[t, :, :2 * H]
-            rz += u[:, :2 * H]
+            np.add(A[t, :2], U[:2], out=rz)
             np.exp(rz, out=rz); rz += 1; np.reciprocal(rz, out=rz)                          # (62)
-            r, z, n = gates[t, :, :H], gates[t, :, H:2 * H], gates[t, :, 2 * H:]
-            np.add(u[:, 2 * H:], p['bhn'], out=hn[t])
-            n += np.multiply(r, hn[t], out=u[:, :H])                                        # (63)
+            np.add(U[2], p['bhn'], out=hn[t])
+            np.add(A[t, 2], np.multiply(r, hn[t], out=rhn), out=n)                          # (63)
             np.tanh(n, out=n)
             h = np.subtract(hs[t], n, out=hs[t + 1])                                        # (64)
             h *= z; h += n
+            A[t] = g                                                 # into the cache's row t
     return hs[1:], {'xs': xs, 'hs': hs, 'gates': gates, 'hn': hn}
 
 def gru_state_at(cache:dict, # from `gru_forward`
