@@ -467,7 +467,6 @@ def products_floor(B:int, T:int, n_in:int, H:int, # the problem of `bench_proble
         Hs[:-1].reshape(T * B, H).T @ D1; X.T @ D1                        # (14)
     return run
 
-
 # %% ../nbs/11_performance.ipynb #07778f0b
 def profile_bptt(p:dict,      # parameters
                  xs,          # float (T, B, n_in) or token ids (T, B)

@@ -367,7 +367,7 @@ def check_targets(T:int, B:int, n_out:int, # the outputs' shape
                   targets, loss, mask,     # as `bptt` takes them
                  )->tuple:                 # (targets, mask): mask all ones if None
     "Validate `loss`, and `targets` and `mask` against outputs of shape (T, B, n_out)."
-    T, B, n_out = int(T), int(B), int(n_out)             # numpy integers would print as np.int64(..)
+    T, B, n_out = int(T), int(B), int(n_out)             # a numpy integer prints as np.int64(..)
     check_choice('loss', loss, LOSS_NAMES)
     targets, ids = as_array('targets', targets), loss == 'xent'
     shape, axes = ((T, B), '(T, B)') if ids else ((T, B, n_out), '(T, B, n_out)')

@@ -15,7 +15,7 @@ import autograd.numpy as anp
 from .checks import check_state_array, check_cache
 from .crosscheck import ref_unroll
 from .lstm import draw_box, draw_op, draw_wire
-from .backward import Cell, token_grad, block_steps
+from .backward import Cell, input_grad, block_steps
 
 # %% ../nbs/07b_gru.ipynb #0bb8b743
 def gru_shapes(n_in:int, H:int)->dict:
@@ -107,7 +107,7 @@ def gru_forward(p:dict,   # parameters (Wxh, Whh, bh, bhn used)
     hs[0] = h0
     u = np.empty((B, 3 * H), dt)
     A, U = gates.reshape(T, B, 3, H).transpose(0, 2, 1, 3), u.reshape(B, 3, H).transpose(1, 0, 2)
-    g = np.empty((3, B, H), dt)                        # this step's [r, z, n], each block contiguous
+    g = np.empty((3, B, H), dt)                      # this step's [r, z, n], blocks contiguous
     (r, z, n), rz, rhn = g, g[:2], np.empty((B, H), dt)
     with np.errstate(over='ignore'):                                # e^{-a} = inf gives sigma = 0
         for t in range(T):                                          # the only loop
@@ -206,16 +206,13 @@ def gru_param_grads(p:dict,             # parameters
         dW = da.copy(); dW[..., 2 * H:] *= gates[..., :H]            # delta~_t: r da_n in block n
         g = {'Whh': np.matmul(hs[:-1].transpose(0, 2, 1), dW), 'bh': da.sum(1),
              'bhn': dW[..., 2 * H:].sum(1)}
-        if xs.dtype.kind in 'iu': g['Wxh'] = token_grad(xs, da, p['Wxh'].shape[0], per_step=True)
-        else: g['Wxh'] = np.matmul(xs.transpose(0, 2, 1), da)
+        g['Wxh'] = input_grad(xs, da, p['Wxh'].shape[0], per_step=True)          # (chapter 02)
     else:
         D, Hs = da.reshape(T * B, G), hs[:-1].reshape(T * B, H)
         rda_n = np.multiply(gates[..., :H], da[..., 2 * H:]).reshape(T * B, H)   # delta~_t, block n
         g = {'Whh': np.concatenate([Hs.T @ D[:, :2 * H], Hs.T @ rda_n], 1),     # blocks r, z; n
              'bh': D.sum(0), 'bhn': rda_n.sum(0)}
-        if xs.dtype.kind in 'iu':
-            g['Wxh'] = token_grad(xs, D, p['Wxh'].shape[0])      # one-hot rows (chapter 02)
-        else: g['Wxh'] = xs.reshape(T * B, -1).T @ D
+        g['Wxh'] = input_grad(xs, da, p['Wxh'].shape[0])                         # (chapter 02)
     return {k: g[k] for k in ('Wxh', 'Whh', 'bh', 'bhn')}
 
 # %% ../nbs/07b_gru.ipynb #4576ae61

@@ -14,7 +14,7 @@ from matplotlib.patches import FancyBboxPatch, Circle
 import autograd.numpy as anp
 from .checks import check_state_array, check_cache
 from .crosscheck import ref_unroll
-from .backward import Cell, token_grad, block_steps
+from .backward import Cell, input_grad, block_steps
 
 # %% ../nbs/07a_lstm.ipynb #37059ab1
 FORGET_BIAS = 1.0   # initial forget-gate bias: sigma(1) = 0.73 (Gers 2000; Jozefowicz 2015)
@@ -237,14 +237,11 @@ def lstm_param_grads(p:dict,             # parameters
     T, B, G = da.shape
     if per_step:
         g = {'Whh': np.matmul(hs[:-1].transpose(0, 2, 1), da), 'bh': da.sum(1)}
-        if xs.dtype.kind in 'iu': g['Wxh'] = token_grad(xs, da, p['Wxh'].shape[0], per_step=True)
-        else: g['Wxh'] = np.matmul(xs.transpose(0, 2, 1), da)
+        g['Wxh'] = input_grad(xs, da, p['Wxh'].shape[0], per_step=True)          # (chapter 02)
     else:
         D = da.reshape(T * B, G)
         g = {'Whh': hs[:-1].reshape(T * B, -1).T @ D, 'bh': D.sum(0)}
-        if xs.dtype.kind in 'iu':
-            g['Wxh'] = token_grad(xs, D, p['Wxh'].shape[0])      # one-hot rows (chapter 02)
-        else: g['Wxh'] = xs.reshape(T * B, -1).T @ D
+        g['Wxh'] = input_grad(xs, da, p['Wxh'].shape[0])                         # (chapter 02)
     return {k: g[k] for k in ('Wxh', 'Whh', 'bh')}
 
 # %% ../nbs/07a_lstm.ipynb #4d27a0f5
